@@ -1,0 +1,105 @@
+# sbxfs: the daemon, the guest agent and image, the tests.
+# `make` builds build/sbxfs and build/images/base/1/; `make check` runs the
+# suite through prove; `make bench` prints the benchmark ratios.
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+B := build
+V ?= 0
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+CC ?= cc
+PKGS := fuse3 jansson
+
+WARNINGS += -Wall
+WARNINGS += -Wextra
+WARNINGS += -Wno-unused-parameter
+WARNINGS += -Wshadow
+WARNINGS += -Wformat=2
+WARNINGS += -Wmissing-prototypes
+WARNINGS += -Wstrict-prototypes
+WARNINGS += -Werror=implicit-function-declaration
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Ilib -Ivmm -Ifs -MMD -MP
+CFLAGS += $(shell pkg-config --cflags $(PKGS))
+LDLIBS += $(shell pkg-config --libs $(PKGS))
+
+# The daemon.
+OBJS += lib/log.o
+OBJS += vmm/frame.o
+OBJS += vmm/accel.o
+OBJS += vmm/qemu.o
+OBJS += vmm/qmp.o
+OBJS += vmm/channel.o
+OBJS += fs/ctl.o
+OBJS += fs/names.o
+OBJS += fs/evlog.o
+OBJS += fs/spool.o
+OBJS += fs/job.o
+OBJS += fs/sandbox.o
+OBJS += fs/status.o
+OBJS += fs/tree.o
+OBJS += fs/ops.o
+OBJS += fs/loop.o
+OBJS += fs/main.o
+
+# The guest agent: static, runs as /sbin/sbxfs-agent inside the guest.
+AGENT_OBJS += vmm/agent/agent.o
+AGENT_OBJS += vmm/agent/jobs.o
+AGENT_OBJS += vmm/frame.o
+
+UNIT_TESTS += $(B)/tests/unit/ctl.t
+UNIT_TESTS += $(B)/tests/unit/frame.t
+UNIT_TESTS += $(B)/tests/unit/names.t
+
+IMAGE := $(B)/images/base/1
+
+all: $(B)/sbxfs $(B)/sbxfs-agent $(IMAGE)/vmlinuz $(UNIT_TESTS)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/sbxfs: $(addprefix $(B)/,$(OBJS))
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/sbxfs-agent: $(addprefix $(B)/,$(AGENT_OBJS))
+	$(call msg,LD,$@)
+	$(Q)$(CC) -static $(LDFLAGS) -o $@ $^ -ljansson
+
+$(B)/tests/unit/ctl.t: $(B)/tests/unit/ctl.o $(B)/fs/ctl.o $(B)/fs/names.o
+$(B)/tests/unit/frame.t: $(B)/tests/unit/frame.o $(B)/vmm/frame.o
+$(B)/tests/unit/names.t: $(B)/tests/unit/names.o $(B)/fs/names.o
+$(B)/tests/unit/%.t:
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The guest image: Debian's cloud kernel, busybox-static, our agent.  The
+# script caches the kernel package under build/cache, so a second make
+# does nothing unless the script, the init or the agent changed.
+$(IMAGE)/vmlinuz: vmm/image/mkimage.sh vmm/image/init $(B)/sbxfs-agent
+	$(call msg,IMAGE,$(IMAGE))
+	$(Q)vmm/image/mkimage.sh $(IMAGE) $(B)/sbxfs-agent $(B)/cache
+
+check: all
+	prove --exec '' $(B)/tests/unit/ tests/
+
+bench: all
+	tests/bench/run
+
+clean:
+	rm -rf $(B)
+
+.PHONY: all check bench clean
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
