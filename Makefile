@@ -62,7 +62,7 @@ UNIT_TESTS += $(B)/tests/unit/names.t
 
 IMAGE := $(B)/images/base/1
 
-all: $(B)/sbxfs $(B)/sbxfs-agent $(IMAGE)/vmlinuz $(UNIT_TESTS)
+all: $(B)/sbxfs $(B)/sbxfs-agent $(B)/sbxfs-agentctl $(IMAGE)/vmlinuz $(UNIT_TESTS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -76,6 +76,11 @@ $(B)/sbxfs: $(addprefix $(B)/,$(OBJS))
 $(B)/sbxfs-agent: $(addprefix $(B)/,$(AGENT_OBJS))
 	$(call msg,LD,$@)
 	$(Q)$(CC) -static $(LDFLAGS) -o $@ $^ -ljansson
+
+# A host-side client of the agent socket, for tests and benchmarks.
+$(B)/sbxfs-agentctl: $(B)/contrib/agentctl.o $(B)/vmm/frame.o
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ -ljansson
 
 $(B)/tests/unit/ctl.t: $(B)/tests/unit/ctl.o $(B)/fs/ctl.o $(B)/fs/names.o
 $(B)/tests/unit/frame.t: $(B)/tests/unit/frame.o $(B)/vmm/frame.o
