@@ -20,7 +20,7 @@ n=
 read -r -t 30 n <&"$fd"
 exec {fd}>&-
 like "$n" '^[0-9]+$' "reading the open ctl after exec returns the job number"
-ok "jobs/$n exists" test -d "$M/j/jobs/$n"
+ok "jobs/$n exists" test -n "$n" -a -d "$M/j/jobs/$n"
 is "$(fs cat "$M/j/jobs/$n/stdout")" numbered "and it is that job"
 
 # --- exit codes and signals ---
