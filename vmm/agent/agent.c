@@ -98,16 +98,12 @@ static void drop_unstarted(void)
 
 static void port_lost(void)
 {
-	static uint8_t sink[4096];
-
-	/* What is still queued in the kernel came from the old connection:
-	 * a new one starts clean, at a frame boundary. */
-	while (read(ag.port, sink, sizeof(sink)) > 0)
-		;
-	buf_free(&ag.in);
+	/* Input is kept: the host may be back already, its hello read or
+	 * still queued, and draining would lose it.  A partial frame left
+	 * from the old connection makes us look for that hello. */
+	ag.desync = buf_used(&ag.in) > 0;
 	buf_free(&ag.out);
 	ag.out_partial = 0;
-	ag.desync = false;
 	ag.greeted = false;
 	ag.connected = false;
 	alog("host went away, waiting");
