@@ -4,6 +4,7 @@
  * decide when a job is over.  The wire format is agent.c's business. */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -91,6 +92,8 @@ void jobs_forget(struct job *j)
 	if (*pp)
 		*pp = j->next;
 	job_free(j);
+	/* A job's megabytes of output would otherwise stay with PID 1. */
+	malloc_trim(0);
 }
 
 /* Defaults first; an entry of the caller's with the same key replaces
@@ -384,7 +387,7 @@ int jobs_pollfds(struct pollfd *fds, struct jobs_pollctx *ctx, int max)
 	return n;
 }
 
-static void stream_read(struct job *j, struct job_stream *s)
+static void stream_read(struct job_stream *s)
 {
 	static uint8_t chunk[FRAME_PAYLOAD_MAX];
 	ssize_t n;
@@ -392,12 +395,8 @@ static void stream_read(struct job *j, struct job_stream *s)
 	n = read(s->fd, chunk, sizeof(chunk));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0 || buf_append(&s->buf, chunk, n) < 0) {
+	if (n <= 0 || buf_append(&s->buf, chunk, n) < 0)
 		close_fd(&s->fd);
-		return;
-	}
-	if (j->leader_exited)
-		j->quiet_since_ms = jobs_now_ms();
 }
 
 void jobs_handle(const struct pollfd *fd, const struct jobs_pollctx *ctx)
@@ -409,7 +408,7 @@ void jobs_handle(const struct pollfd *fd, const struct jobs_pollctx *ctx)
 	if (ctx->which == 0)
 		stdin_flush(j);
 	else if (j->out[ctx->which - 1].fd == fd->fd)
-		stream_read(j, &j->out[ctx->which - 1]);
+		stream_read(&j->out[ctx->which - 1]);
 }
 
 void jobs_reap(void)
@@ -423,7 +422,7 @@ void jobs_reap(void)
 				continue;
 			j->leader_exited = true;
 			j->status = status;
-			j->quiet_since_ms = jobs_now_ms();
+			j->linger_from_ms = jobs_now_ms();
 			break;
 		}
 	}
@@ -446,8 +445,9 @@ static int min_timeout(int t, int64_t ms)
 	return t < 0 || ms < t ? (int)ms : t;
 }
 
-/* After the leader exited: over once both pipes hit EOF, or once they
- * were quiet for JOB_LINGER_MS while we were free to read them. */
+/* After the leader exited: over once both pipes hit EOF, or JOB_LINGER_MS
+ * later.  Time spent not reading (backpressure) does not count: what the
+ * leader left in the pipes must still be read. */
 static int tick_exited(struct job *j, int64_t now, int timeout)
 {
 	if (j->out[0].fd < 0 && j->out[1].fd < 0) {
@@ -455,14 +455,14 @@ static int tick_exited(struct job *j, int64_t now, int timeout)
 		return timeout;
 	}
 	if (jobs_unacked(j) >= JOB_UNACKED_MAX) {
-		j->quiet_since_ms = now;
+		j->linger_from_ms = now;
 		return timeout;
 	}
-	if (now - j->quiet_since_ms >= JOB_LINGER_MS) {
+	if (now - j->linger_from_ms >= JOB_LINGER_MS) {
 		finish(j);
 		return timeout;
 	}
-	return min_timeout(timeout, j->quiet_since_ms + JOB_LINGER_MS - now);
+	return min_timeout(timeout, j->linger_from_ms + JOB_LINGER_MS - now);
 }
 
 int jobs_tick(void)

@@ -37,7 +37,7 @@ struct job {
 	struct job_stream out[2];	/* stdout, stderr */
 
 	int64_t deadline_ms;		/* timeout, 0 = none */
-	int64_t quiet_since_ms;		/* last read after the leader exited */
+	int64_t linger_from_ms;		/* leader exit, less backpressure */
 	bool leader_exited, timed_out;
 	int status;			/* of waitpid */
 
