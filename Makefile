@@ -34,8 +34,10 @@ LDLIBS += $(shell pkg-config --libs $(PKGS))
 
 # The daemon.
 OBJS += lib/log.o
+OBJS += lib/unixsock.o
 OBJS += vmm/frame.o
 OBJS += vmm/accel.o
+OBJS += vmm/shape.o
 OBJS += vmm/qemu.o
 OBJS += vmm/qmp.o
 OBJS += vmm/channel.o
@@ -45,7 +47,7 @@ OBJS += fs/evlog.o
 OBJS += fs/spool.o
 OBJS += fs/job.o
 OBJS += fs/sandbox.o
-OBJS += fs/status.o
+OBJS += fs/render.o
 OBJS += fs/tree.o
 OBJS += fs/ops.o
 OBJS += fs/loop.o

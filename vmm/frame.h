@@ -33,7 +33,7 @@ void buf_consume(struct buf *b, size_t n);
 int frame_encode(struct buf *out, json_t *hdr, const void *payload, size_t n);
 
 /* Takes one whole frame off the front of in.  Returns 1 and sets
- * *hdr_out (a new reference, an object) and *payload_out/*n_out (pointing
+ * *hdr_out (a new reference, an object) and *payload_out and *n_out (pointing
  * into a copy owned by the caller, free() it; NULL when n is 0); returns
  * 0 when in holds no whole frame yet; returns -EPROTO on a malformed
  * frame (bad length, header not a JSON object), after which the stream

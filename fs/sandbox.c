@@ -1,0 +1,970 @@
+/* The sandbox lifecycle and the host side of the agent protocol.
+ * Everything here runs on the loop thread.  A sandbox is freed in one
+ * place, finish_destroy(), after its QEMU has been reaped; every callback
+ * still waiting on it is answered there. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "channel.h"
+#include "frame.h"
+#include "log.h"
+#include "loop.h"
+#include "names.h"
+#include "qemu.h"
+#include "qmp.h"
+#include "sandbox.h"
+#include "shape.h"
+#include "util.h"
+
+#define CONNECT_RETRY_MS 50
+#define KILL_GRACE_MS 3000
+
+enum wait_kind { W_READY, W_EXEC, W_GONE };
+
+struct waitcb {
+	enum wait_kind kind;
+	unsigned long job;
+	sb_done_fn done;
+	sb_exec_fn exec;
+	void *data;
+	struct waitcb *next;
+};
+
+static struct sb_config cfg;
+static struct sandbox *all;
+static unsigned long last_id;
+
+static void try_connect(void *data);
+
+void sandbox_init(const struct sb_config *c)
+{
+	cfg = *c;
+}
+
+struct sandbox *sandbox_find(const char *name)
+{
+	for (struct sandbox *sb = all; sb; sb = sb->next)
+		if (strcmp(sb->name, name) == 0)
+			return sb;
+	return NULL;
+}
+
+struct sandbox *sandbox_by_id(unsigned long id)
+{
+	for (struct sandbox *sb = all; sb; sb = sb->next)
+		if (sb->id == id)
+			return sb;
+	return NULL;
+}
+
+struct sandbox *sandbox_first(void)
+{
+	return all;
+}
+
+unsigned sandbox_count(void)
+{
+	unsigned n = 0;
+
+	for (struct sandbox *sb = all; sb; sb = sb->next)
+		n++;
+	return n;
+}
+
+const char *sandbox_state_name(enum sb_state s)
+{
+	static const char *names[] = { "starting", "running", "paused",
+				       "stopped", "crashed" };
+
+	return names[s];
+}
+
+void sandbox_set_error(struct sandbox *sb, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(sb->error, sizeof(sb->error), fmt, ap);
+	va_end(ap);
+}
+
+struct job *sandbox_job(struct sandbox *sb, unsigned long n)
+{
+	return n >= 1 && n <= sb->njobs ? sb->jobs[n - 1] : NULL;
+}
+
+uint64_t sandbox_uptime_ms(const struct sandbox *sb)
+{
+	uint64_t end;
+
+	if (!sb->started_ms)
+		return 0;
+	if (sb->state == SB_PAUSED)
+		end = sb->paused_at;
+	else if (sb->ended_ms)
+		end = sb->ended_ms;
+	else
+		end = loop_now_ms();
+	return end - sb->started_ms - sb->paused_ms;
+}
+
+/* Callbacks */
+
+static int wait_add(struct sandbox *sb, enum wait_kind kind, unsigned long job,
+		    sb_done_fn done, sb_exec_fn exec, void *data)
+{
+	struct waitcb *w = calloc(1, sizeof(*w)), **p;
+
+	if (!w)
+		return -ENOMEM;
+	*w = (struct waitcb){ .kind = kind, .job = job, .done = done,
+			      .exec = exec, .data = data };
+	/* Keep them in order: several writers may wait on one sandbox. */
+	for (p = &sb->waits; *p; p = &(*p)->next)
+		;
+	*p = w;
+	return 0;
+}
+
+/* Answers, in order, the waits of one kind (and job, for W_EXEC). */
+static void wait_fire(struct sandbox *sb, enum wait_kind kind,
+		      unsigned long job, int err)
+{
+	struct waitcb **p = &sb->waits, *w;
+
+	while ((w = *p)) {
+		if (w->kind != kind || (kind == W_EXEC && w->job != job)) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		if (w->exec)
+			w->exec(w->data, w->job, err);
+		else if (w->done)
+			w->done(w->data, err);
+		free(w);
+	}
+}
+
+static void wait_fail_all_but_gone(struct sandbox *sb, int err)
+{
+	struct waitcb **p = &sb->waits, *w;
+
+	while ((w = *p)) {
+		if (w->kind == W_GONE) {
+			p = &w->next;
+			continue;
+		}
+		*p = w->next;
+		if (w->exec)
+			w->exec(w->data, w->job, err);
+		else if (w->done)
+			w->done(w->data, err);
+		free(w);
+	}
+}
+
+/* The agent channel */
+
+static void ch_sync_mask(struct sandbox *sb)
+{
+	if (sb->ch_src)
+		loop_mod(sb->ch_src, EPOLLIN |
+			 (channel_queued(sb->ch) ? EPOLLOUT : 0));
+}
+
+static int agent_send(struct sandbox *sb, json_t *hdr, const void *p,
+		      size_t n)
+{
+	int r;
+
+	if (!sb->ch) {
+		json_decref(hdr);
+		return -ENOTCONN;
+	}
+	r = channel_send(sb->ch, hdr, p, n);
+	ch_sync_mask(sb);
+	return r;
+}
+
+static void ch_drop(struct sandbox *sb)
+{
+	loop_del(sb->ch_src);
+	sb->ch_src = NULL;
+	channel_close(sb->ch);
+	sb->ch = NULL;
+}
+
+static void on_ready(struct sandbox *sb, json_t *hdr)
+{
+	if (sb->state != SB_STARTING)
+		return;
+	loop_timer_del(sb->boot_timer);
+	sb->boot_timer = NULL;
+	sb->state = SB_RUNNING;
+	sb->started_ms = loop_now_ms();
+	evlog_add(&sb->ev, "running", NULL);
+	log_info("sandbox '%s': running (pid %d)", sb->name, (int)sb->pid);
+	wait_fire(sb, W_READY, 0, 0);
+}
+
+static void on_started(struct sandbox *sb, struct job *j)
+{
+	if (j->state != JOB_STARTING)
+		return;
+	j->state = JOB_RUNNING;
+	evlog_add(&sb->ev, "job-start", "job=%lu", j->n);
+	wait_fire(sb, W_EXEC, j->n, 0);
+}
+
+static void remove_tree(const char *path);
+
+static void on_exec_failed(struct sandbox *sb, struct job *j, json_t *hdr)
+{
+	const char *msg = json_string_value(json_object_get(hdr, "msg"));
+	char dir[PATH_MAX + 32];
+	unsigned long n = j->n;
+
+	sandbox_set_error(sb, "exec: job %lu did not start: %s", n,
+			  msg ? msg : "unknown reason");
+	job_free(j);
+	sb->jobs[n - 1] = NULL;
+	if (n == sb->njobs)
+		sb->njobs--;
+	snprintf(dir, sizeof(dir), "%s/jobs/%lu", sb->dir, n);
+	remove_tree(dir);
+	wait_fire(sb, W_EXEC, n, -EINVAL);
+}
+
+static void on_out(struct sandbox *sb, struct job *j, json_t *hdr,
+		   const uint8_t *p, size_t n)
+{
+	json_int_t fd = json_integer_value(json_object_get(hdr, "fd"));
+	json_int_t off = json_integer_value(json_object_get(hdr, "off"));
+	struct spool *s = fd == 2 ? &j->err : &j->out;
+	uint64_t skip;
+
+	if (off < 0 || (fd != 1 && fd != 2))
+		return;
+	/* The agent resends from the last ack after a reconnect. */
+	if ((uint64_t)off + n <= s->size)
+		return;
+	/* A gap means frames of an unseen reconnect were lost; the agent
+	 * sends the same bytes again after our hello (agent-protocol.md). */
+	if ((uint64_t)off > s->size) {
+		log_debug("sandbox '%s': job %lu: output past a gap, dropped",
+			  sb->name, j->n);
+		return;
+	}
+	skip = s->size - off;
+	if (spool_append(s, p + skip, n - skip) < 0)
+		log_err("sandbox '%s': job %lu: spooling output: %s", sb->name,
+			j->n, strerror(errno));
+}
+
+static void on_exit_frame(struct sandbox *sb, struct job *j, json_t *hdr)
+{
+	json_t *code = json_object_get(hdr, "code");
+	json_t *sig = json_object_get(hdr, "signal");
+	const char *reason = json_string_value(json_object_get(hdr, "reason"));
+
+	json_int_t out = json_integer_value(json_object_get(hdr, "out"));
+	json_int_t err = json_integer_value(json_object_get(hdr, "err"));
+
+	if (j->state == JOB_STARTING)
+		on_started(sb, j);
+	if (j->state != JOB_RUNNING)
+		goto ack;
+	/* Output still missing comes again, with this exit, after a ready. */
+	if ((uint64_t)out != j->out.size || (uint64_t)err != j->err.size) {
+		log_debug("sandbox '%s': job %lu: exit before all output, "
+			  "asking for a resend", sb->name, j->n);
+		agent_send(sb, json_pack("{s:s, s:i}", "t", "hello", "v", 1),
+			   NULL, 0);
+		return;
+	}
+	if (reason && strcmp(reason, "timeout") == 0) {
+		j->state = JOB_KILLED;
+		j->sig = SIGKILL;
+		snprintf(j->why, sizeof(j->why), "timeout");
+		evlog_add(&sb->ev, "timeout", "job=%lu", j->n);
+	} else if (json_is_integer(sig)) {
+		j->state = JOB_KILLED;
+		j->sig = json_integer_value(sig);
+		snprintf(j->why, sizeof(j->why), "signal");
+	} else {
+		j->state = JOB_EXITED;
+		j->code = json_integer_value(code);
+	}
+	job_end(j);
+	if (j->state == JOB_EXITED)
+		evlog_add(&sb->ev, "job-exit", "job=%lu code=%d", j->n, j->code);
+	else
+		evlog_add(&sb->ev, "job-exit", "job=%lu signal=%d", j->n, j->sig);
+ack:
+	agent_send(sb, json_pack("{s:s, s:I, s:I, s:I, s:b}", "t", "ack",
+				 "id", (json_int_t)j->n,
+				 "out", (json_int_t)j->out.size,
+				 "err", (json_int_t)j->err.size, "exit", 1),
+		   NULL, 0);
+	j->acked_out = j->out.size;
+	j->acked_err = j->err.size;
+}
+
+static void on_frame(void *ctx, json_t *hdr, const uint8_t *p, size_t n)
+{
+	struct sandbox *sb = ctx;
+	const char *t = json_string_value(json_object_get(hdr, "t"));
+	json_int_t id = json_integer_value(json_object_get(hdr, "id"));
+	struct job *j = id > 0 ? sandbox_job(sb, id) : NULL;
+
+	if (!t)
+		return;
+	if (strcmp(t, "ready") == 0)
+		on_ready(sb, hdr);
+	else if (strcmp(t, "pong") == 0)
+		;
+	else if (!j)
+		log_debug("sandbox '%s': agent '%s' for unknown job %lld",
+			  sb->name, t, (long long)id);
+	else if (strcmp(t, "started") == 0)
+		on_started(sb, j);
+	else if (strcmp(t, "exec-failed") == 0)
+		on_exec_failed(sb, j, hdr);
+	else if (strcmp(t, "out") == 0)
+		on_out(sb, j, hdr, p, n);
+	else if (strcmp(t, "exit") == 0)
+		on_exit_frame(sb, j, hdr);
+	else
+		log_debug("sandbox '%s': agent sent unknown '%s'", sb->name, t);
+}
+
+/* Tells the agent what is stored, so it can drop it and read on. */
+static void send_acks(struct sandbox *sb)
+{
+	for (size_t i = 0; i < sb->njobs; i++) {
+		struct job *j = sb->jobs[i];
+
+		if (!j || j->state != JOB_RUNNING ||
+		    (j->acked_out == j->out.size && j->acked_err == j->err.size))
+			continue;
+		j->acked_out = j->out.size;
+		j->acked_err = j->err.size;
+		agent_send(sb, json_pack("{s:s, s:I, s:I, s:I}", "t", "ack",
+					 "id", (json_int_t)j->n,
+					 "out", (json_int_t)j->out.size,
+					 "err", (json_int_t)j->err.size),
+			   NULL, 0);
+	}
+}
+
+static void on_ch_event(void *data, uint32_t events)
+{
+	struct sandbox *sb = data;
+	int r = 0;
+
+	if (events & EPOLLOUT)
+		r = channel_flush(sb->ch);
+	if (r >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		r = channel_read(sb->ch);
+	if (!sb->ch)
+		return;
+	if (r < 0) {
+		log_warn("sandbox '%s': agent channel: %s, reconnecting",
+			 sb->name, strerror(-r));
+		ch_drop(sb);
+		if (!sb->connect_timer && sb->pidfd >= 0)
+			sb->connect_timer = loop_timer_add(CONNECT_RETRY_MS,
+							   try_connect, sb);
+		return;
+	}
+	send_acks(sb);
+	ch_sync_mask(sb);
+}
+
+/* QMP */
+
+static void on_qmp_event(void *ctx, const char *ev, json_t *data)
+{
+	struct sandbox *sb = ctx;
+	const char *why = json_string_value(json_object_get(data, "reason"));
+
+	log_debug("sandbox '%s': qmp event %s", sb->name, ev);
+	if (strcmp(ev, "SHUTDOWN") == 0 && why && !sb->destroying) {
+		if (strcmp(why, "guest-panic") == 0)
+			snprintf(sb->reason, sizeof(sb->reason), "panic");
+		else if (strncmp(why, "guest-", 6) == 0)
+			snprintf(sb->reason, sizeof(sb->reason), "%s", why);
+	} else if (strcmp(ev, "GUEST_PANICKED") == 0) {
+		snprintf(sb->reason, sizeof(sb->reason), "panic");
+	}
+}
+
+static void on_qmp_io(void *data, uint32_t events)
+{
+	struct sandbox *sb = data;
+	int r = 0;
+
+	if (events & EPOLLOUT)
+		r = qmp_flush(sb->qmp);
+	if (r >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		r = qmp_read(sb->qmp);
+	if (r < 0) {
+		/* QEMU is going away; its pidfd says when it is gone. */
+		loop_del(sb->qmp_src);
+		sb->qmp_src = NULL;
+		qmp_close(sb->qmp);
+		sb->qmp = NULL;
+		return;
+	}
+	loop_mod(sb->qmp_src, EPOLLIN | (r == 1 ? EPOLLOUT : 0));
+}
+
+/* Connecting to QEMU's sockets, which appear shortly after it starts */
+
+static void sock_path(const struct sandbox *sb, const char *name, char *buf,
+		      size_t len)
+{
+	/* Through the dir's fd: a long --state would not fit in sun_path. */
+	snprintf(buf, len, "/proc/self/fd/%d/%s", sb->dirfd, name);
+}
+
+static void try_connect(void *data)
+{
+	struct sandbox *sb = data;
+	char path[128];
+
+	sb->connect_timer = NULL;
+	if (!sb->qmp) {
+		sock_path(sb, "qmp.sock", path, sizeof(path));
+		if (qmp_connect(path, on_qmp_event, sb, &sb->qmp) == 0)
+			sb->qmp_src = loop_add(qmp_fd(sb->qmp),
+					       EPOLLIN | EPOLLOUT, on_qmp_io, sb);
+	}
+	if (!sb->ch) {
+		sock_path(sb, "agent.sock", path, sizeof(path));
+		if (channel_connect(path, on_frame, sb, &sb->ch) == 0) {
+			sb->ch_src = loop_add(channel_fd(sb->ch), EPOLLIN,
+					      on_ch_event, sb);
+			agent_send(sb, json_pack("{s:s, s:i}", "t", "hello",
+						 "v", 1), NULL, 0);
+		}
+	}
+	if (!sb->qmp || !sb->ch)
+		sb->connect_timer = loop_timer_add(CONNECT_RETRY_MS,
+						   try_connect, sb);
+}
+
+/* Ending */
+
+static int rm_one(const char *path, const struct stat *st, int type,
+		  struct FTW *ftw)
+{
+	if (remove(path) < 0 && errno != ENOENT)
+		log_warn("removing '%s': %s, ignoring", path, strerror(errno));
+	return 0;
+}
+
+static void remove_tree(const char *path)
+{
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void log_tail(const struct sandbox *sb, const char *file)
+{
+	char path[PATH_MAX + 32], buf[512];
+	autoclose int fd = -1;
+	struct stat st;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", sb->dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size == 0)
+		return;
+	n = pread(fd, buf, sizeof(buf) - 1,
+		  st.st_size > (off_t)sizeof(buf) - 1 ?
+		  st.st_size - (off_t)sizeof(buf) + 1 : 0);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	for (char *c = buf; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	log_err("sandbox '%s': last of %s: %s", sb->name, file, buf);
+}
+
+static void finish_destroy(struct sandbox *sb)
+{
+	struct sandbox **pp;
+
+	loop_timer_del(sb->connect_timer);
+	loop_timer_del(sb->boot_timer);
+	loop_timer_del(sb->kill_timer);
+	ch_drop(sb);
+	loop_del(sb->qmp_src);
+	qmp_close(sb->qmp);
+	sb->qmp = NULL;
+	wait_fail_all_but_gone(sb, sb->state == SB_STARTING ? -EIO : -ENOENT);
+	for (size_t i = 0; i < sb->njobs; i++)
+		job_free(sb->jobs[i]);
+	free(sb->jobs);
+	if (sb->state != SB_STARTING)
+		evlog_add(&sb->ev, "destroyed", NULL);
+	evlog_fini(&sb->ev);
+	if (sb->dirfd >= 0)
+		close(sb->dirfd);
+	remove_tree(sb->dir);
+	for (pp = &all; *pp; pp = &(*pp)->next) {
+		if (*pp == sb) {
+			*pp = sb->next;
+			break;
+		}
+	}
+	wait_fire(sb, W_GONE, 0, 0);
+	free(sb);
+}
+
+static void crashed(struct sandbox *sb, const char *why)
+{
+	if (!sb->reason[0] || strcmp(sb->reason, "-") == 0)
+		snprintf(sb->reason, sizeof(sb->reason), "%s", why);
+	if (sb->state == SB_PAUSED)
+		sb->paused_ms += loop_now_ms() - sb->paused_at;
+	sb->state = SB_CRASHED;
+	sb->ended_ms = loop_now_ms();
+	for (size_t i = 0; i < sb->njobs; i++) {
+		struct job *j = sb->jobs[i];
+
+		if (!j || j->state == JOB_EXITED || j->state == JOB_KILLED)
+			continue;
+		j->state = JOB_KILLED;
+		snprintf(j->why, sizeof(j->why), "crash");
+		job_end(j);
+	}
+	evlog_add(&sb->ev, "crashed", "reason=%s", sb->reason);
+	log_err("sandbox '%s': crashed: %s", sb->name, sb->reason);
+	wait_fail_all_but_gone(sb, -EIO);
+}
+
+static void on_vm_exit(void *data, uint32_t events)
+{
+	struct sandbox *sb = data;
+	int st = 0;
+
+	if (waitpid(sb->pid, &st, WNOHANG) <= 0)
+		st = -1;
+	loop_del(sb->pid_src);
+	sb->pid_src = NULL;
+	close(sb->pidfd);
+	sb->pidfd = -1;
+	loop_timer_del(sb->connect_timer);
+	sb->connect_timer = NULL;
+	if (sb->destroying) {
+		log_info("sandbox '%s': vm stopped", sb->name);
+		finish_destroy(sb);
+		return;
+	}
+	if (WIFSIGNALED(st))
+		log_warn("sandbox '%s': vm exited on signal %d", sb->name,
+			 WTERMSIG(st));
+	else
+		log_warn("sandbox '%s': vm exited with status %d", sb->name,
+			 WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	if (sb->state == SB_STARTING) {
+		log_tail(sb, "qemu.log");
+		log_tail(sb, "console.log");
+		sb->destroying = true;
+		finish_destroy(sb);
+		return;
+	}
+	ch_drop(sb);
+	crashed(sb, "vmm-exited");
+}
+
+static void on_boot_timeout(void *data)
+{
+	struct sandbox *sb = data;
+
+	sb->boot_timer = NULL;
+	log_err("sandbox '%s': agent did not answer within %u s, stopping vm",
+		sb->name, cfg.boot_timeout_s);
+	kill(sb->pid, SIGKILL);
+}
+
+static void on_kill_grace(void *data)
+{
+	struct sandbox *sb = data;
+
+	sb->kill_timer = NULL;
+	log_warn("sandbox '%s': vm ignored SIGTERM, killing it", sb->name);
+	kill(sb->pid, SIGKILL);
+}
+
+void sandbox_destroy(struct sandbox *sb, sb_done_fn fn, void *data)
+{
+	if (fn && wait_add(sb, W_GONE, 0, fn, NULL, data) < 0)
+		fn(data, -ENOMEM);
+	if (sb->destroying)
+		return;
+	sb->destroying = true;
+	if (sb->pidfd < 0) {
+		finish_destroy(sb);
+		return;
+	}
+	kill(sb->pid, SIGTERM);
+	sb->kill_timer = loop_timer_add(KILL_GRACE_MS, on_kill_grace, sb);
+}
+
+void sandbox_shutdown_all(void)
+{
+	for (struct sandbox *sb = all; sb; sb = sb->next) {
+		if (!sb->destroying)
+			sandbox_destroy(sb, NULL, NULL);
+	}
+}
+
+/* Starting */
+
+static int image_paths(const char *image, char *kernel, char *initrd,
+		       size_t len)
+{
+	char name[64], *ver;
+
+	snprintf(name, sizeof(name), "%s", image);
+	ver = strchr(name, ':');
+	if (!ver)
+		return -EINVAL;
+	*ver++ = '\0';
+	snprintf(kernel, len, "%s/%s/%s/vmlinuz", cfg.images_dir, name, ver);
+	snprintf(initrd, len, "%s/%s/%s/initrd.img", cfg.images_dir, name, ver);
+	return access(kernel, R_OK) == 0 && access(initrd, R_OK) == 0 ?
+	       0 : -ENOENT;
+}
+
+bool sandbox_image_exists(const char *image)
+{
+	char kernel[PATH_MAX], initrd[PATH_MAX];
+
+	return image_name_valid(image) &&
+	       image_paths(image, kernel, initrd, sizeof(kernel)) == 0;
+}
+
+static int start_vm(struct sandbox *sb, const struct shape *shp,
+		    const char *kernel, const char *initrd)
+{
+	struct qemu_cfg qc = {
+		.binary = cfg.qemu, .dir = sb->dir, .kernel = kernel,
+		.initrd = initrd, .accel = cfg.accel, .vcpus = shp->vcpus,
+		.mem_mib = shp->mem_mib,
+	};
+	int r = qemu_spawn(&qc, &sb->pid, &sb->pidfd);
+
+	if (r < 0)
+		return r;
+	sb->pid_src = loop_add(sb->pidfd, EPOLLIN, on_vm_exit, sb);
+	sb->connect_timer = loop_timer_add(CONNECT_RETRY_MS, try_connect, sb);
+	sb->boot_timer = loop_timer_add(cfg.boot_timeout_s * 1000,
+					on_boot_timeout, sb);
+	if (!sb->pid_src || !sb->connect_timer || !sb->boot_timer) {
+		kill(sb->pid, SIGKILL);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int make_dirs(struct sandbox *sb)
+{
+	char path[PATH_MAX + 8];
+
+	/* A folder left by a daemon that died is not ours to keep. */
+	remove_tree(sb->dir);
+	if (mkdir(sb->dir, 0700) < 0)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/jobs", sb->dir);
+	if (mkdir(path, 0700) < 0)
+		return -errno;
+	sb->dirfd = open(sb->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return sb->dirfd < 0 ? -errno : 0;
+}
+
+int sandbox_create(const char *name, const char *shape, const char *image,
+		   sb_done_fn fn, void *data, char *msg, size_t msglen)
+{
+	char kernel[PATH_MAX], initrd[PATH_MAX], events[PATH_MAX + 8];
+	const struct shape *shp = shape ? shape_find(shape) : &shapes[0];
+	struct sandbox *sb;
+	int r;
+
+	if (!name_valid(name)) {
+		snprintf(msg, msglen, "bad sandbox name \"%.64s\": expected "
+			 "[a-z0-9][a-z0-9_.-]{0,62}", name);
+		return -EINVAL;
+	}
+	if (sandbox_find(name)) {
+		snprintf(msg, msglen, "sandbox \"%s\" exists", name);
+		return -EEXIST;
+	}
+	if (!shp) {
+		snprintf(msg, msglen, "unknown shape \"%s\": see /shapes", shape);
+		return -EINVAL;
+	}
+	if (!image)
+		image = "base:1";
+	if (!image_name_valid(image) ||
+	    image_paths(image, kernel, initrd, sizeof(kernel)) < 0) {
+		snprintf(msg, msglen, "unknown image \"%.64s\": see /images",
+			 image);
+		return -EINVAL;
+	}
+
+	sb = calloc(1, sizeof(*sb));
+	if (!sb)
+		return -ENOMEM;
+	sb->id = ++last_id;
+	sb->pidfd = sb->dirfd = -1;
+	sb->ev.sp.fd = -1;
+	snprintf(sb->name, sizeof(sb->name), "%s", name);
+	snprintf(sb->image, sizeof(sb->image), "%s", image);
+	snprintf(sb->reason, sizeof(sb->reason), "-");
+	sb->shape = shp->name;
+	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg.state_dir, name);
+
+	r = make_dirs(sb);
+	if (r < 0)
+		goto fail;
+	snprintf(events, sizeof(events), "%s/events", sb->dir);
+	r = evlog_open(&sb->ev, events);
+	if (r < 0)
+		goto fail;
+	r = wait_add(sb, W_READY, 0, fn, NULL, data);
+	if (r < 0)
+		goto fail;
+	evlog_add(&sb->ev, "created", "shape=%s image=%s", sb->shape, image);
+	r = start_vm(sb, shp, kernel, initrd);
+	if (r < 0)
+		goto fail;
+	sb->next = all;
+	all = sb;
+	log_info("sandbox '%s': starting vm (shape %s, image %s, accel %s, "
+		 "pid %d)", name, sb->shape, image, cfg.accel, (int)sb->pid);
+	return 0;
+fail:
+	snprintf(msg, msglen, "sandbox \"%s\": cannot start: %s", name,
+		 strerror(-r));
+	loop_timer_del(sb->connect_timer);
+	loop_timer_del(sb->boot_timer);
+	loop_del(sb->pid_src);
+	if (sb->pidfd >= 0)
+		close(sb->pidfd);
+	free(sb->waits);
+	evlog_fini(&sb->ev);
+	if (sb->dirfd >= 0)
+		close(sb->dirfd);
+	remove_tree(sb->dir);
+	free(sb);
+	return r;
+}
+
+/* Commands */
+
+static int need_agent(struct sandbox *sb, const char *verb)
+{
+	if (sb->state == SB_PAUSED) {
+		sandbox_set_error(sb, "%s: sandbox is paused: resume first", verb);
+		return -EBUSY;
+	}
+	if (sb->state != SB_RUNNING) {
+		sandbox_set_error(sb, "%s: sandbox is %s", verb,
+				  sandbox_state_name(sb->state));
+		return -EIO;
+	}
+	if (!sb->ch) {
+		sandbox_set_error(sb, "%s: agent not connected, try again", verb);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
+static json_t *exec_msg(unsigned long n, const struct ctl_cmd *c)
+{
+	json_t *env = json_array();
+	json_t *m;
+
+	for (size_t i = 0; env && i < c->nenv; i++)
+		json_array_append_new(env, json_string(c->env[i]));
+	m = json_pack("{s:s, s:I, s:s, s:s, s:o, s:I}", "t", "exec",
+		      "id", (json_int_t)n, "cmd", c->line,
+		      "cwd", c->cwd ? c->cwd : "/", "env", env,
+		      "timeout", (json_int_t)c->timeout);
+	return m;
+}
+
+int sandbox_exec(struct sandbox *sb, const struct ctl_cmd *c, sb_exec_fn fn,
+		 void *data)
+{
+	unsigned long n = sb->njobs + 1;
+	struct job **jobs, *j;
+	int r = need_agent(sb, "exec");
+
+	if (r < 0)
+		return r;
+	jobs = realloc(sb->jobs, n * sizeof(*jobs));
+	if (!jobs)
+		return -ENOMEM;
+	sb->jobs = jobs;
+	r = job_new(sb->dir, n, c->line, &j);
+	if (r < 0) {
+		sandbox_set_error(sb, "exec: cannot make job %lu: %s", n,
+				  strerror(-r));
+		return r;
+	}
+	r = wait_add(sb, W_EXEC, n, NULL, fn, data);
+	if (r < 0) {
+		job_free(j);
+		return r;
+	}
+	sb->jobs[n - 1] = j;
+	sb->njobs = n;
+	r = agent_send(sb, exec_msg(n, c), NULL, 0);
+	if (r < 0)
+		log_warn("sandbox '%s': sending job %lu: %s", sb->name, n,
+			 strerror(-r));
+	return 0;
+}
+
+int sandbox_kill_job(struct sandbox *sb, unsigned long n, int sig)
+{
+	struct job *j = sandbox_job(sb, n);
+	int r;
+
+	if (!j) {
+		sandbox_set_error(sb, "kill: no job %lu", n);
+		return -ENOENT;
+	}
+	if (j->state != JOB_RUNNING) {
+		sandbox_set_error(sb, "kill: job %lu is not running", n);
+		return -ESRCH;
+	}
+	r = need_agent(sb, "kill");
+	if (r < 0)
+		return r;
+	return agent_send(sb, json_pack("{s:s, s:I, s:i}", "t", "kill", "id",
+					(json_int_t)n, "sig", sig), NULL, 0);
+}
+
+int sandbox_stdin(struct sandbox *sb, unsigned long n, const void *data,
+		  size_t len, bool eof)
+{
+	struct job *j = sandbox_job(sb, n);
+	const char *p = data;
+	int r = 0;
+
+	if (!j)
+		return -ENOENT;
+	if (j->stdin_closed || j->state == JOB_EXITED || j->state == JOB_KILLED)
+		return eof ? 0 : -EPIPE;
+	do {
+		size_t k = len > FRAME_PAYLOAD_MAX ? FRAME_PAYLOAD_MAX : len;
+
+		r = agent_send(sb, json_pack("{s:s, s:I}", "t", "stdin", "id",
+					     (json_int_t)n), p, k);
+		p += k;
+		len -= k;
+	} while (r == 0 && len);
+	if (r == 0 && eof) {
+		j->stdin_closed = true;
+		r = agent_send(sb, json_pack("{s:s, s:I, s:b}", "t", "stdin",
+					     "id", (json_int_t)n, "eof", 1),
+			       NULL, 0);
+	}
+	return r;
+}
+
+/* pause and resume go through QMP; the reply may come after the sandbox
+ * is gone, so it carries the sandbox's id, not a pointer. */
+struct qmp_op {
+	unsigned long id;
+	bool pause;
+	sb_done_fn fn;
+	void *data;
+};
+
+static void on_stop_cont(void *data, json_t *ret, json_t *err)
+{
+	struct qmp_op *op = data;
+	struct sandbox *sb = sandbox_by_id(op->id);
+	int r = 0;
+
+	if (!sb || !ret) {
+		r = -EIO;
+		if (sb)
+			sandbox_set_error(sb, "%s: qemu refused: %s",
+					  op->pause ? "pause" : "resume",
+					  json_string_value(json_object_get(
+						  err, "desc")) ?: "vm gone");
+	} else if (op->pause) {
+		sb->state = SB_PAUSED;
+		sb->paused_at = loop_now_ms();
+		evlog_add(&sb->ev, "paused", NULL);
+	} else {
+		sb->state = SB_RUNNING;
+		sb->paused_ms += loop_now_ms() - sb->paused_at;
+		evlog_add(&sb->ev, "resumed", NULL);
+	}
+	op->fn(op->data, r);
+	free(op);
+}
+
+static int stop_cont(struct sandbox *sb, bool pause, sb_done_fn fn,
+		     void *data)
+{
+	const char *verb = pause ? "pause" : "resume";
+	struct qmp_op *op;
+	int r;
+
+	if (pause && sb->state != SB_RUNNING) {
+		sandbox_set_error(sb, "pause: sandbox is %s, not running",
+				  sandbox_state_name(sb->state));
+		return sb->state == SB_PAUSED ? -EALREADY : -EINVAL;
+	}
+	if (!pause && sb->state != SB_PAUSED) {
+		sandbox_set_error(sb, "resume: sandbox is %s, not paused",
+				  sandbox_state_name(sb->state));
+		return -EINVAL;
+	}
+	if (!sb->qmp) {
+		sandbox_set_error(sb, "%s: qmp not connected", verb);
+		return -EAGAIN;
+	}
+	op = calloc(1, sizeof(*op));
+	if (!op)
+		return -ENOMEM;
+	*op = (struct qmp_op){ .id = sb->id, .pause = pause, .fn = fn,
+			       .data = data };
+	r = qmp_cmd(sb->qmp, pause ? "stop" : "cont", NULL, on_stop_cont, op);
+	if (r < 0)
+		free(op);
+	else
+		loop_mod(sb->qmp_src, EPOLLIN | EPOLLOUT);
+	return r;
+}
+
+int sandbox_pause(struct sandbox *sb, sb_done_fn fn, void *data)
+{
+	return stop_cont(sb, true, fn, data);
+}
+
+int sandbox_resume(struct sandbox *sb, sb_done_fn fn, void *data)
+{
+	return stop_cont(sb, false, fn, data);
+}

@@ -1,0 +1,101 @@
+/* A sandbox: one VM, its jobs, its events, its state folder.  This file
+ * drives the lifecycle (start, ready, crash, destroy) and speaks the
+ * agent protocol; the FUSE side calls in and gets callbacks. */
+#ifndef SBXFS_SANDBOX_H
+#define SBXFS_SANDBOX_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ctl.h"
+#include "evlog.h"
+#include "job.h"
+
+enum sb_state { SB_STARTING, SB_RUNNING, SB_PAUSED, SB_STOPPED, SB_CRASHED };
+
+struct sb_config {
+	const char *state_dir;
+	const char *images_dir;
+	const char *accel;	/* resolved: "kvm" or "tcg" */
+	const char *qemu;
+	unsigned boot_timeout_s;
+};
+
+struct sandbox;
+struct qmp;
+struct channel;
+struct loop_src;
+struct loop_timer;
+struct waitcb;
+
+/* err is 0 or -errno; for create, on error the sandbox is already gone. */
+typedef void (*sb_done_fn)(void *data, int err);
+typedef void (*sb_exec_fn)(void *data, unsigned long job, int err);
+
+struct sandbox {
+	unsigned long id;	/* never reused while the daemon runs */
+	char name[64];
+	char dir[PATH_MAX];
+	enum sb_state state;
+	char reason[32];
+	const char *shape;
+	char image[64];
+	char error[CTL_ERR_MAX];
+	bool destroying;
+
+	int dirfd;		/* O_PATH, for socket paths that fit */
+	pid_t pid;
+	int pidfd;
+	struct loop_src *pid_src;
+	struct qmp *qmp;
+	struct loop_src *qmp_src;
+	struct channel *ch;
+	struct loop_src *ch_src;
+	struct loop_timer *connect_timer, *boot_timer, *kill_timer;
+
+	uint64_t started_ms, paused_ms, paused_at, ended_ms;
+
+	struct job **jobs;	/* jobs[n - 1]; NULL for a number never used */
+	size_t njobs;
+	struct evlog ev;
+
+	struct waitcb *waits;	/* callbacks waiting for the VM or the agent */
+	struct sandbox *next;
+};
+
+void sandbox_init(const struct sb_config *cfg);
+/* Stops every VM and frees everything; for daemon shutdown. */
+void sandbox_shutdown_all(void);
+
+struct sandbox *sandbox_find(const char *name);
+struct sandbox *sandbox_by_id(unsigned long id);
+struct sandbox *sandbox_first(void);
+unsigned sandbox_count(void);
+
+/* Starts a VM.  fn(data, 0) once its agent answers; fn(data, -EIO) if it
+ * did not start, after which the sandbox no longer exists.  Synchronous
+ * errors (-EEXIST, -EINVAL with msg) are returned at once and fn is not
+ * called. */
+int sandbox_create(const char *name, const char *shape, const char *image,
+		   sb_done_fn fn, void *data, char *msg, size_t msglen);
+/* Stops the VM, removes its state, frees it, then calls fn. */
+void sandbox_destroy(struct sandbox *sb, sb_done_fn fn, void *data);
+
+int sandbox_exec(struct sandbox *sb, const struct ctl_cmd *c, sb_exec_fn fn,
+		 void *data);
+int sandbox_pause(struct sandbox *sb, sb_done_fn fn, void *data);
+int sandbox_resume(struct sandbox *sb, sb_done_fn fn, void *data);
+int sandbox_kill_job(struct sandbox *sb, unsigned long n, int sig);
+int sandbox_stdin(struct sandbox *sb, unsigned long n, const void *data,
+		  size_t len, bool eof);
+
+bool sandbox_image_exists(const char *image);
+struct job *sandbox_job(struct sandbox *sb, unsigned long n);
+uint64_t sandbox_uptime_ms(const struct sandbox *sb);
+const char *sandbox_state_name(enum sb_state s);
+void sandbox_set_error(struct sandbox *sb, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif
