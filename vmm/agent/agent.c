@@ -2,7 +2,6 @@
  * daemon, decodes its frames and answers them, and sends job output and
  * exits, keeping what is unacknowledged across reconnects.  Job processes
  * themselves are jobs.c's.  Protocol: docs/agent-protocol.md. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glob.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "frame.h"
 #include "jobs.h"
@@ -36,6 +36,11 @@ struct agent {
 
 static struct agent ag = { .port = -1, .sigfd = -1 };
 
+/* "sbxfs.debug" on the kernel command line: log every frame and state
+ * change to /run/sbxfs-agent.log, not the console, which is slow enough
+ * under TCG to hide the races one would be looking for. */
+static FILE *debug;
+
 static void alog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void alog(const char *fmt, ...)
@@ -49,12 +54,32 @@ static void alog(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+static void dlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void dlog(const char *fmt, ...)
+{
+	struct timespec ts;
+	va_list ap;
+
+	if (!debug)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	fprintf(debug, "%ld.%03ld ", (long)ts.tv_sec, ts.tv_nsec / 1000000);
+	va_start(ap, fmt);
+	vfprintf(debug, fmt, ap);
+	va_end(ap);
+	fputc('\n', debug);
+	fflush(debug);
+}
+
 static void send_msg(json_t *hdr, const void *payload, size_t n)
 {
 	int r;
 
 	if (!hdr)
 		return;
+	dlog("send %s%s", json_string_value(json_object_get(hdr, "t")),
+	     ag.connected ? "" : " (dropped, no host)");
 	if (ag.connected) {
 		r = frame_encode(&ag.out, hdr, payload, n);
 		if (r < 0)
@@ -107,6 +132,7 @@ static void port_lost(void)
 	ag.greeted = false;
 	ag.connected = false;
 	alog("host went away, waiting");
+	dlog("host went away, %zu bytes of input kept", buf_used(&ag.in));
 }
 
 static void port_flush(void)
@@ -116,9 +142,12 @@ static void port_flush(void)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w < 0 && errno == EAGAIN)
+		if (w < 0 && errno == EAGAIN) {
+			dlog("write: would block, %zu queued", buf_used(&ag.out));
 			return;
+		}
 		if (w < 0) {
+			dlog("write: %s", strerror(errno));
 			port_lost();
 			return;
 		}
@@ -274,8 +303,9 @@ static void on_exec(json_t *h, const uint8_t *p, size_t n)
 	spec.cmd = json_string_value(json_object_get(h, "cmd"));
 	spec.cwd = json_string_value(cwd);
 	spec.timeout = json_number_value(timeout);
-	if (!spec.cmd || (cwd && !spec.cwd) || (timeout && !json_is_number(timeout)) ||
-	    spec.timeout < 0 || parse_env(h, &env) < 0) {
+	if (!spec.cmd || (cwd && !spec.cwd) ||
+	    (timeout && !json_is_number(timeout)) || spec.timeout < 0 ||
+	    parse_env(h, &env) < 0) {
 		exec_failed(spec.id, "malformed exec");
 		return;
 	}
@@ -351,6 +381,7 @@ static void handle_frame(json_t *h, const uint8_t *p, size_t n)
 {
 	const char *t = json_string_value(json_object_get(h, "t"));
 
+	dlog("recv %s, %zu bytes", t ? t : "(no type)", n);
 	for (size_t i = 0; t && i < ARRAY_SIZE(handlers); i++) {
 		if (!strcmp(t, handlers[i].t)) {
 			handlers[i].fn(h, p, n);
@@ -426,6 +457,7 @@ static void port_read(void)
 	while (ag.connected) {
 		ssize_t n = read(ag.port, chunk, sizeof(chunk));
 
+		dlog("read %zd%s", n, n < 0 ? strerror(errno) : "");
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -452,6 +484,7 @@ static bool port_check(void)
 	if (poll(&p, 1, 0) == 1 && (p.revents & POLLHUP))
 		return false;
 	ag.connected = true;
+	dlog("host connected, revents %#x", p.revents);
 	return true;
 }
 
@@ -497,6 +530,18 @@ static void port_open(const char *arg)
 			     arg ? arg : "searching");
 		usleep(100 * 1000);
 	}
+}
+
+static void read_cmdline(void)
+{
+	char line[4096] = "";
+	FILE *f = fopen("/proc/cmdline", "re");
+
+	if (!f)
+		return;
+	if (fgets(line, sizeof(line), f) && strstr(line, "sbxfs.debug"))
+		debug = fopen("/run/sbxfs-agent.log", "ae");
+	fclose(f);
 }
 
 static void setup_process(void)
@@ -579,20 +624,25 @@ static void loop_once(void)
 	for (int i = 2; i < n; i++)
 		jobs_handle(&fds[i], &ctx[i]);
 
-	/* Jobs first: an ack may free a job whose fds are in the set. */
-	if (fds[1].revents & POLLIN)
-		port_read();
-	if (ag.connected && (fds[1].revents & (POLLHUP | POLLERR)))
+	if (fds[1].revents)
+		dlog("port revents %#x", fds[1].revents);
+	/* The POLLHUP is older than the input beside it, which may be the
+	 * next host's hello: take the hangup first, then read. */
+	if (fds[1].revents & (POLLHUP | POLLERR))
 		port_lost();
-	jobs_tick();
 	if (!ag.connected && port_check())
 		alog("host is back");
+	/* After the jobs: an ack may free a job whose fds are in the set. */
+	if (ag.connected && (fds[1].revents & POLLIN))
+		port_read();
+	jobs_tick();
 	pump();
 	port_flush();
 }
 
 int main(int argc, char **argv)
 {
+	read_cmdline();
 	setup_process();
 	port_open(argc > 1 ? argv[1] : NULL);
 	alog("ready on %s", ag.path);
