@@ -77,10 +77,23 @@ static void write_all(int fd, const void *p, size_t n)
 	}
 }
 
+static bool verbose;
+
+static void trace(const char *dir, json_t *h, size_t n)
+{
+	autofree char *s = NULL;
+
+	if (!verbose)
+		return;
+	s = json_dumps(h, JSON_COMPACT);
+	fprintf(stderr, "%.3f %s %s +%zu\n", now_ms() / 1e3, dir, s, n);
+}
+
 static void send_msg(struct ctl *c, json_t *h, const void *p, size_t n)
 {
 	struct buf out = { 0 };
 
+	trace(">", h, n);
 	if (frame_encode(&out, h, p, n) < 0)
 		die("cannot encode a frame");
 	json_decref(h);
@@ -185,6 +198,7 @@ static void on_frame(struct ctl *c, json_t *h, const uint8_t *p, size_t n)
 	const char *t = json_string_value(json_object_get(h, "t")) ?: "";
 	struct cjob *j = find_job(c, h);
 
+	trace("<", h, n);
 	if (!strcmp(t, "ready")) {
 		c->ready = true;
 		return;
@@ -440,6 +454,8 @@ int main(int argc, char **argv)
 			"       sbxfs-agentctl SOCKET wait-ready [SECS]\n");
 		return 125;
 	}
+	/* SBXFS_AGENTCTL_TRACE=1: every frame each way on stderr. */
+	verbose = getenv("SBXFS_AGENTCTL_TRACE") != NULL;
 	c.path = argv[1];
 	if (!strcmp(argv[2], "wait-ready") && argc > 3)
 		wait_s = atof(argv[3]);
