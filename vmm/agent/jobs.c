@@ -25,7 +25,7 @@ static const char *const default_env[] = {
 
 static struct job *jobs;
 
-int64_t jobs_now_ms(void)
+static int64_t now_ms(void)
 {
 	struct timespec ts;
 
@@ -234,6 +234,23 @@ static void close_pipes(int pipes[4][2])
 				close(pipes[i][k]);
 }
 
+/* Takes the parent's ends of the pipes into the new job and lists it. */
+static void adopt(struct job *j, const struct job_spec *spec, pid_t pid,
+		  int pipes[4][2])
+{
+	j->id = spec->id;
+	j->pid = pid;
+	j->in_fd = take_fd(&pipes[0][1]);
+	j->out[0].fd = take_fd(&pipes[1][0]);
+	j->out[1].fd = take_fd(&pipes[2][0]);
+	set_nonblock(j->in_fd);
+	set_nonblock(j->out[0].fd);
+	set_nonblock(j->out[1].fd);
+	if (spec->timeout > 0)
+		j->deadline_ms = now_ms() + (int64_t)(spec->timeout * 1000);
+	append_job(j);
+}
+
 int jobs_spawn(const struct job_spec *spec, struct job **job_out,
 	       char *msg, size_t msg_size)
 {
@@ -266,29 +283,15 @@ int jobs_spawn(const struct job_spec *spec, struct job **job_out,
 		child_exec(fds, pipes[3][1], cwd, spec->cmd, envp);
 	}
 
-	close(pipes[3][1]);
-	pipes[3][1] = -1;
+	close(take_fd(&pipes[3][1]));
 	r = wait_exec(pid, pipes[3][0], cwd, msg, msg_size);
-	if (r < 0) {
-		free(j);
-		close_pipes(pipes);
-		return r;
+	if (r == 0) {
+		adopt(j, spec, pid, pipes);
+		*job_out = take_ptr(&j);
 	}
-
-	j->id = spec->id;
-	j->pid = pid;
-	j->in_fd = take_fd(&pipes[0][1]);
-	j->out[0].fd = take_fd(&pipes[1][0]);
-	j->out[1].fd = take_fd(&pipes[2][0]);
 	close_pipes(pipes);
-	set_nonblock(j->in_fd);
-	set_nonblock(j->out[0].fd);
-	set_nonblock(j->out[1].fd);
-	if (spec->timeout > 0)
-		j->deadline_ms = jobs_now_ms() + (int64_t)(spec->timeout * 1000);
-	append_job(j);
-	*job_out = j;
-	return 0;
+	free(j);
+	return r;
 
 undo_pipes:
 	snprintf(msg, msg_size, "cannot start: %s", strerror(-r));
@@ -422,7 +425,7 @@ void jobs_reap(void)
 				continue;
 			j->leader_exited = true;
 			j->status = status;
-			j->linger_from_ms = jobs_now_ms();
+			j->linger_from_ms = now_ms();
 			break;
 		}
 	}
@@ -467,7 +470,7 @@ static int tick_exited(struct job *j, int64_t now, int timeout)
 
 int jobs_tick(void)
 {
-	int64_t now = jobs_now_ms();
+	int64_t now = now_ms();
 	int timeout = -1;
 
 	for (struct job *j = jobs; j; j = j->next) {

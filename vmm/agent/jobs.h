@@ -52,8 +52,6 @@ struct job_spec {
 	double timeout;			/* seconds, 0 = none */
 };
 
-int64_t jobs_now_ms(void);
-
 struct job *jobs_first(void);
 struct job *jobs_find(int64_t id);
 int jobs_count(void);
