@@ -19,7 +19,6 @@ die() {
 out=$1
 agent=$2
 cache=$3
-here=$(cd "$(dirname "$0")" && pwd)
 
 # In dependency order: busybox insmod does not resolve dependencies and
 # fails with "unknown symbol" when a module comes before what it needs.
@@ -28,10 +27,11 @@ virtio_pci virtio_console virtio_blk failover net_failover virtio_net"
 BUSYBOX=/bin/busybox
 : "${SOURCE_DATE_EPOCH:=0}"
 
-for tool in apt-cache apt-get dpkg-deb cpio gzip xz find sort; do
+for tool in apt-cache apt-get dpkg-deb cpio gzip xz find sort dirname mktemp; do
 	command -v "$tool" >/dev/null 2>&1 ||
 		die "'$tool' is missing (apt-get install cpio xz-utils gzip dpkg apt)"
 done
+here=$(cd "$(dirname "$0")" && pwd)
 [ -x "$BUSYBOX" ] || die "$BUSYBOX is missing (apt-get install busybox-static)"
 "$BUSYBOX" --list-full >/dev/null 2>&1 ||
 	die "$BUSYBOX cannot list its applets: is it busybox-static?"
