@@ -56,6 +56,7 @@ OBJS += fs/main.o
 # The guest agent: static, runs as /sbin/sbxfs-agent inside the guest.
 AGENT_OBJS += vmm/agent/agent.o
 AGENT_OBJS += vmm/agent/jobs.o
+AGENT_OBJS += vmm/agent/setup.o
 AGENT_OBJS += vmm/frame.o
 
 UNIT_TESTS += $(B)/tests/unit/ctl.t

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -205,10 +207,55 @@ static void ch_drop(struct sandbox *sb)
 	sb->ch = NULL;
 }
 
+/* A fresh identity and the right time, before anything runs: a restored
+ * or forked guest is a copy of its template, entropy pool and clock too. */
+static int send_setup(struct sandbox *sb, bool identity)
+{
+	uint8_t rnd[64];
+	char hex[2 * sizeof(rnd) + 1];
+	struct timespec ts;
+	json_t *m;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	m = json_pack("{s:s, s:I}", "t", "setup", "time_ns",
+		      (json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	if (m && identity) {
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+			json_decref(m);
+			return -EIO;
+		}
+		for (size_t i = 0; i < sizeof(rnd); i++)
+			sprintf(hex + 2 * i, "%02x", rnd[i]);
+		json_object_set_new(m, "hostname", json_string(sb->name));
+		json_object_set_new(m, "entropy", json_string(hex));
+	}
+	return agent_send(sb, m, NULL, 0);
+}
+
 static void on_ready(struct sandbox *sb, json_t *hdr)
 {
-	if (sb->state != SB_STARTING)
+	if (sb->state != SB_STARTING || sb->setting_up)
 		return;
+	sb->setting_up = true;
+	if (send_setup(sb, true) < 0)
+		log_warn("sandbox '%s': sending setup failed", sb->name);
+}
+
+static void on_setup_done(struct sandbox *sb, json_t *hdr, bool ok)
+{
+	const char *msg = json_string_value(json_object_get(hdr, "msg"));
+
+	if (!sb->setting_up)
+		return;
+	sb->setting_up = false;
+	if (!ok) {
+		/* A guest we could not give its own identity is not safe to
+		 * hand out: fail the start. */
+		log_err("sandbox '%s': guest setup failed: %s", sb->name,
+			msg ? msg : "no reason given");
+		kill(sb->pid, SIGKILL);
+		return;
+	}
 	loop_timer_del(sb->boot_timer);
 	sb->boot_timer = NULL;
 	sb->state = SB_RUNNING;
@@ -332,6 +379,10 @@ static void on_frame(void *ctx, json_t *hdr, const uint8_t *p, size_t n)
 		return;
 	if (strcmp(t, "ready") == 0)
 		on_ready(sb, hdr);
+	else if (strcmp(t, "setup-ok") == 0)
+		on_setup_done(sb, hdr, true);
+	else if (strcmp(t, "setup-failed") == 0)
+		on_setup_done(sb, hdr, false);
 	else if (strcmp(t, "pong") == 0)
 		;
 	else if (!j)

@@ -44,6 +44,7 @@ struct sandbox {
 	char image[64];
 	char error[CTL_ERR_MAX];
 	bool destroying;
+	bool setting_up;	/* ready, waiting for setup-ok */
 
 	int dirfd;		/* O_PATH, for socket paths that fit */
 	pid_t pid;

@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "jobs.h"
+#include "setup.h"
 #include "util.h"
 
 /* Stop encoding output once this much waits to be written to the port;
@@ -365,6 +366,18 @@ static void on_ping(json_t *h, const uint8_t *p, size_t n)
 	send_msg(json_pack("{s:s, s:O?}", "t", "pong", "seq", seq), NULL, 0);
 }
 
+static void on_setup(json_t *h, const uint8_t *p, size_t n)
+{
+	char err[256] = "";
+	int r = setup_apply(h, err, sizeof(err));
+
+	if (r < 0)
+		send_msg(json_pack("{s:s, s:s}", "t", "setup-failed", "msg", err),
+			 NULL, 0);
+	else
+		send_msg(json_pack("{s:s}", "t", "setup-ok"), NULL, 0);
+}
+
 static const struct {
 	const char *t;
 	void (*fn)(json_t *h, const uint8_t *p, size_t n);
@@ -375,6 +388,7 @@ static const struct {
 	{ "kill", on_kill },
 	{ "ack", on_ack },
 	{ "ping", on_ping },
+	{ "setup", on_setup },
 };
 
 static void handle_frame(json_t *h, const uint8_t *p, size_t n)
