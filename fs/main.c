@@ -15,11 +15,15 @@
 #include <unistd.h>
 
 #include "accel.h"
+#include "guard.h"
 #include "log.h"
 #include "loop.h"
+#include "netpol.h"
 #include "ops.h"
 #include "sandbox.h"
+#include "size.h"
 #include "spool.h"
+#include "template.h"
 
 #define SBXFS_VERSION "0.1.0"
 
@@ -32,8 +36,17 @@ struct options {
 	const char *log_level;
 	bool syslog;
 	unsigned boot_timeout;
+	unsigned suspend_after;
+	const char *ram_dir;
+	struct guard_config guard;
+	struct netpol_config net;
 	const char *mountpoint;
 };
+
+/* Long-only options of the failure limits (fs/guard.h). */
+enum { OPT_CGROUPS = 0x100, OPT_MAX_MEMORY, OPT_JOB_TIMEOUT,
+       OPT_JOB_OUTPUT_MAX, OPT_CONSOLE_MAX, OPT_HEARTBEAT,
+       OPT_UPLINK, OPT_POOL, OPT_POOL6, OPT_QUOTA, OPT_DNS };
 
 static struct fuse_session *se;
 static struct fuse_buf fbuf;
@@ -51,6 +64,24 @@ static void usage(FILE *f)
 		"  --accel auto|kvm|tcg    QEMU accelerator (default auto)\n"
 		"  --qemu PATH             QEMU binary (default qemu-system-x86_64)\n"
 		"  --boot-timeout SECS     how long mkdir waits for the agent (120)\n"
+		"  --suspend-after SECS    write a sandbox paused this long to disk\n"
+		"                          and end its QEMU (600; 0 = never)\n"
+		"  --ram-dir DIR           tmpfs for template RAM (/dev/shm)\n"
+		"  --cgroups auto|v1|v2|off  host cgroups for each VMM (auto)\n"
+		"  --max-memory SIZE       host memory sandboxes may commit\n"
+		"                          (default 80%% of MemTotal)\n"
+		"  --job-timeout SECS      for exec without timeout= (0 = none)\n"
+		"  --job-output-max SIZE   stdout+stderr kept per job (1G)\n"
+		"  --console-max SIZE      console.log kept per sandbox (1M)\n"
+		"  --heartbeat SECS        agent silent this long: the sandbox\n"
+		"                          is crashed, agent-unresponsive (10)\n"
+		"  --uplink IF             give sandboxes a network, NATed out of IF\n"
+		"                          (default: no network at all)\n"
+		"  --pool CIDR             IPv4 addresses, a /30 each (10.251.0.0/16)\n"
+		"  --pool6 CIDR|off        IPv6 addresses, a /120 each (fd5b:f500::/64)\n"
+		"  --quota SIZE|unlimited  default bytes in+out per sandbox (unlimited)\n"
+		"  --dns ADDR              upstream resolver for listed names\n"
+		"                          (default: first nameserver of resolv.conf)\n"
 		"  --log-level LEVEL       error, warn, info or debug (default info)\n"
 		"  --syslog                log to syslog instead of stderr\n");
 }
@@ -64,16 +95,38 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{ "accel", required_argument, NULL, 'a' },
 		{ "qemu", required_argument, NULL, 'q' },
 		{ "boot-timeout", required_argument, NULL, 'b' },
+		{ "suspend-after", required_argument, NULL, 'u' },
+		{ "ram-dir", required_argument, NULL, 'r' },
+		{ "cgroups", required_argument, NULL, OPT_CGROUPS },
+		{ "max-memory", required_argument, NULL, OPT_MAX_MEMORY },
+		{ "job-timeout", required_argument, NULL, OPT_JOB_TIMEOUT },
+		{ "job-output-max", required_argument, NULL, OPT_JOB_OUTPUT_MAX },
+		{ "console-max", required_argument, NULL, OPT_CONSOLE_MAX },
+		{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+		{ "uplink", required_argument, NULL, OPT_UPLINK },
+		{ "pool", required_argument, NULL, OPT_POOL },
+		{ "pool6", required_argument, NULL, OPT_POOL6 },
+		{ "quota", required_argument, NULL, OPT_QUOTA },
+		{ "dns", required_argument, NULL, OPT_DNS },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "syslog", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int c;
+	uint64_t mem = 0;
+	int c, bad = 0;
 
 	*o = (struct options){ .state = "/run/sbxfs", .accel = "auto",
 			       .qemu = "qemu-system-x86_64",
-			       .log_level = "info", .boot_timeout = 120 };
+			       .log_level = "info", .boot_timeout = 120,
+			       .suspend_after = 600, .ram_dir = "/dev/shm",
+			       .guard = { .cgroups = "auto",
+					  .job_output_max = 1ULL << 30,
+					  .console_max = 1 << 20,
+					  .heartbeat_s = 10 },
+			       .net = { .pool4 = "10.251.0.0/16",
+					.pool6 = "fd5b:f500::/64",
+					.quota = NETPOL_UNLIMITED } };
 	while ((c = getopt_long(argc, argv, "fh", longs, NULL)) != -1) {
 		switch (c) {
 		case 'f': o->foreground = true; break;
@@ -82,13 +135,44 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case 'a': o->accel = optarg; break;
 		case 'q': o->qemu = optarg; break;
 		case 'b': o->boot_timeout = strtoul(optarg, NULL, 10); break;
+		case 'u': o->suspend_after = strtoul(optarg, NULL, 10); break;
+		case 'r': o->ram_dir = optarg; break;
 		case 'l': o->log_level = optarg; break;
 		case 'S': o->syslog = true; break;
+		case OPT_CGROUPS: o->guard.cgroups = optarg; break;
+		case OPT_MAX_MEMORY:
+			bad |= size_parse(optarg, &mem) < 0 || mem < (1 << 20);
+			o->guard.max_memory_mib = mem >> 20;
+			break;
+		case OPT_JOB_TIMEOUT:
+			o->guard.job_timeout_s = strtoul(optarg, NULL, 10);
+			break;
+		case OPT_JOB_OUTPUT_MAX:
+			bad |= size_parse(optarg, &o->guard.job_output_max) < 0;
+			break;
+		case OPT_CONSOLE_MAX:
+			bad |= size_parse(optarg, &o->guard.console_max) < 0;
+			break;
+		case OPT_HEARTBEAT:
+			o->guard.heartbeat_s = strtoul(optarg, NULL, 10);
+			break;
+		case OPT_UPLINK: o->net.uplink = optarg; break;
+		case OPT_POOL: o->net.pool4 = optarg; break;
+		case OPT_POOL6:
+			o->net.pool6 = strcmp(optarg, "off") ? optarg : NULL;
+			break;
+		case OPT_QUOTA:
+			if (strcmp(optarg, "unlimited") == 0)
+				o->net.quota = NETPOL_UNLIMITED;
+			else
+				bad |= size_parse(optarg, &o->net.quota) < 0;
+			break;
+		case OPT_DNS: o->net.dns = optarg; break;
 		case 'h': usage(stdout); exit(0);
 		default: return -EINVAL;
 		}
 	}
-	if (optind != argc - 1 || o->boot_timeout == 0)
+	if (optind != argc - 1 || o->boot_timeout == 0 || bad)
 		return -EINVAL;
 	o->mountpoint = argv[optind];
 	return 0;
@@ -226,7 +310,7 @@ int main(int argc, char **argv)
 	struct options o;
 	enum log_level lvl;
 	const char *accel;
-	char *images, *state, *mnt;
+	char *images, *state, *mnt, errmsg[256];
 	int sigfd, r;
 
 	if (parse_options(argc, argv, &o) < 0) {
@@ -264,7 +348,9 @@ int main(int argc, char **argv)
 	sandbox_init(&(struct sb_config){ .state_dir = state,
 					  .images_dir = images,
 					  .accel = accel, .qemu = o.qemu,
-					  .boot_timeout_s = o.boot_timeout });
+					  .boot_timeout_s = o.boot_timeout,
+					  .suspend_after_s = o.suspend_after });
+	template_init(o.ram_dir, state);
 	ops_init(&(struct ops_config){ .version = SBXFS_VERSION,
 				       .accel = accel, .images_dir = images });
 	if (loop_init() < 0 || setup_signals(&sigfd) < 0) {
@@ -277,8 +363,26 @@ int main(int argc, char **argv)
 	}
 	if (!o.foreground && fuse_daemonize(0) != 0)
 		return 1;
-	log_info("sbxfs %s mounted on '%s' (state '%s', images '%s', accel %s)",
-		 SBXFS_VERSION, mnt, state, images, accel);
+	/* After daemonizing: the host cgroups are named after our pid. */
+	r = guard_init(&o.guard, errmsg, sizeof(errmsg));
+	if (r < 0) {
+		log_err("--cgroups %s: %s", o.guard.cgroups, errmsg);
+		fuse_session_unmount(se);
+		return 1;
+	}
+	if (errmsg[0])
+		log_warn("host cgroups: %s: sandboxes run without host limits",
+			 errmsg);
+	r = netpol_init(&o.net, errmsg, sizeof(errmsg));
+	if (r < 0) {
+		log_err("--uplink %s: %s", o.net.uplink, errmsg);
+		guard_fini();
+		fuse_session_unmount(se);
+		return 1;
+	}
+	log_info("sbxfs %s mounted on '%s' (state '%s', images '%s', accel %s, "
+		 "%s)", SBXFS_VERSION, mnt, state, images, accel,
+		 guard_describe());
 
 	fuse_src = loop_add(fuse_session_fd(se), EPOLLIN, on_fuse, NULL);
 	if (!fuse_src || !loop_add(sigfd, EPOLLIN, on_signal, &sigfd)) {
@@ -288,6 +392,11 @@ int main(int argc, char **argv)
 	loop_timer_add(50, check_done, NULL);
 	r = loop_run();
 
+	/* A clean stop leaves nothing; after a crash the templates would
+	 * have been reused by the next daemon. */
+	template_remove_all();
+	netpol_fini();
+	guard_fini();
 	fuse_session_unmount(se);
 	fuse_session_destroy(se);
 	free(fbuf.mem);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "egress_file.h"
 #include "log.h"
 #include "names.h"
 #include "ops.h"
@@ -35,6 +36,7 @@ struct ofile {
 	char reply[CTL_ERR_MAX + 16];	/* what reading a ctl file returns */
 	size_t reply_pos;	/* offsets are ignored: a write moved ours */
 	bool wrote_stdin;
+	struct egress_open *eg;	/* egress opened for writing */
 };
 
 static char root_error[CTL_ERR_MAX];
@@ -453,6 +455,13 @@ static int do_open(const struct node *n, int flags, struct ofile **out)
 	if (!of)
 		return -ENOMEM;
 	of->node = *n;
+	if (n->kind == N_EGRESS && acc != O_RDONLY) {
+		r = egress_file_open(sandbox_by_id(n->sb), flags, &of->eg);
+		if (r < 0) {
+			free(of);
+			return r;
+		}
+	}
 	if (!node_is_stream(n->kind) && n->kind != N_CONSOLE &&
 	    !is_ctl(n->kind) && n->kind != N_JOB_STDIN) {
 		r = render_node(n, &of->text, &of->len);
@@ -561,6 +570,9 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 	/* Closing stdin is end of file for the job, as with a pipe. */
 	if (of->node.kind == N_JOB_STDIN && node_check(&of->node, &sb) == 0)
 		sandbox_stdin(sb, of->node.job, NULL, 0, true);
+	if (of->eg)
+		egress_file_release(node_check(&of->node, &sb) == 0 ? sb : NULL,
+				    of->eg);
 	linebuf_free(&of->lb);
 	free(of->text);
 	free(of);
@@ -709,15 +721,27 @@ static int run_sandbox(struct ctlrun *cr, struct sandbox *sb,
 
 		return r < 0 ? r : 1;
 	}
+	case CTL_FORK: {
+		int r = sandbox_fork(sb, c->name, on_step_done, cr);
+
+		return r < 0 ? r : 1;
+	}
+	case CTL_SUSPEND: {
+		int r = sandbox_suspend(sb, on_step_done, cr);
+
+		return r < 0 ? r : 1;
+	}
+	case CTL_TIMEOUT:
+		return sandbox_set_lifetime(sb, c->num);
 	case CTL_KILL:
 		return sandbox_kill_job(sb, c->job, SIGKILL);
 	case CTL_JOB_KILL:
 		return sandbox_kill_job(sb, cr->of->node.job, c->sig);
+	case CTL_RECHARGE:
+		return egress_recharge(sb, c->num);
 	default:
-		/* XXX: fork, suspend, timeout and recharge come with the
-		 * lifecycle and egress work (issues 3 and 5); until then they
-		 * fail cleanly; tests/tree.t checks the message. */
 		sandbox_set_error(sb, "%s: not supported yet",
+				  c->verb < ARRAY_SIZE(verb_names) &&
 				  verb_names[c->verb] ? verb_names[c->verb] :
 				  "command");
 		return -EOPNOTSUPP;
@@ -850,12 +874,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		r = sandbox_stdin(sb, of->node.job, buf, size, false);
 		break;
 	case N_EGRESS:
-		/* XXX: the allowlist arrives with the egress work (issue 5);
-		 * until then the sandbox has no network device at all, so
-		 * refusing the write is the fail-closed answer. */
-		sandbox_set_error(sb, "egress: allowlists are not supported "
-				  "yet; the sandbox has no network");
-		r = -EOPNOTSUPP;
+		r = of->eg ? egress_file_write(sb, of->eg, buf, size) : -EBADF;
 		break;
 	default:
 		r = -EACCES;
@@ -871,6 +890,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	/* Replies come from one thread in any order; parallel reads of one
 	 * file are fine, and blocked readers must not hold up others. */
 	conn->want |= conn->capable & FUSE_CAP_ASYNC_READ;
+	/* `>` on egress must reach open as O_TRUNC: it starts a new list. */
+	conn->want |= conn->capable & FUSE_CAP_ATOMIC_O_TRUNC;
 	conn->want &= ~FUSE_CAP_SPLICE_READ;
 }
 

@@ -14,24 +14,29 @@
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "channel.h"
 #include "frame.h"
+#include "guard.h"
 #include "log.h"
 #include "loop.h"
 #include "names.h"
 #include "qemu.h"
 #include "qmp.h"
 #include "sandbox.h"
+#include "sbnet.h"
 #include "shape.h"
+#include "snapshot.h"
+#include "template.h"
 #include "util.h"
 
 #define CONNECT_RETRY_MS 50
 #define KILL_GRACE_MS 3000
 
-enum wait_kind { W_READY, W_EXEC, W_GONE };
+enum wait_kind { W_READY, W_EXEC, W_GONE, W_SUSPEND, W_RESUME };
 
 struct waitcb {
 	enum wait_kind kind;
@@ -47,6 +52,13 @@ static struct sandbox *all;
 static unsigned long last_id;
 
 static void try_connect(void *data);
+static void on_migration(struct sandbox *sb, const char *status);
+static void on_vm_gone(struct sandbox *sb, int status);
+static void template_failed(struct template *t);
+static void finish_destroy(struct sandbox *sb);
+static int send_setup(struct sandbox *sb, bool identity);
+static void sb_unmake(struct sandbox *sb);
+static void on_auto_suspend(void *data);
 
 void sandbox_init(const struct sb_config *c)
 {
@@ -228,12 +240,19 @@ static int send_setup(struct sandbox *sb, bool identity)
 			sprintf(hex + 2 * i, "%02x", rnd[i]);
 		json_object_set_new(m, "hostname", json_string(sb->name));
 		json_object_set_new(m, "entropy", json_string(hex));
+		sbnet_setup(sb, m);
 	}
 	return agent_send(sb, m, NULL, 0);
 }
 
+static void save_template(struct sandbox *sb);
+
 static void on_ready(struct sandbox *sb, json_t *hdr)
 {
+	if (sb->state == SB_STARTING && sb->phase == PH_TPL_BOOT) {
+		save_template(sb);
+		return;
+	}
 	if (sb->state != SB_STARTING || sb->setting_up)
 		return;
 	sb->setting_up = true;
@@ -298,25 +317,24 @@ static void on_out(struct sandbox *sb, struct job *j, json_t *hdr,
 {
 	json_int_t fd = json_integer_value(json_object_get(hdr, "fd"));
 	json_int_t off = json_integer_value(json_object_get(hdr, "off"));
-	struct spool *s = fd == 2 ? &j->err : &j->out;
-	uint64_t skip;
+	int r;
 
 	if (off < 0 || (fd != 1 && fd != 2))
 		return;
-	/* The agent resends from the last ack after a reconnect. */
-	if ((uint64_t)off + n <= s->size)
-		return;
-	/* A gap means frames of an unseen reconnect were lost; the agent
-	 * sends the same bytes again after our hello (agent-protocol.md). */
-	if ((uint64_t)off > s->size) {
+	/* Bytes below what was received are a resend after a reconnect; a
+	 * gap means frames of an unseen reconnect were lost, and the agent
+	 * sends the same bytes again after our hello (agent-protocol.md).
+	 * Past the output cap the bytes are dropped but still acked. */
+	r = job_output(j, fd, off, p, n, guard_job_output_max());
+	if (r == -EAGAIN)
 		log_debug("sandbox '%s': job %lu: output past a gap, dropped",
 			  sb->name, j->n);
-		return;
-	}
-	skip = s->size - off;
-	if (spool_append(s, p + skip, n - skip) < 0)
+	else if (r == 1)
+		evlog_add(&sb->ev, "output-truncated", "job=%lu bytes=%llu",
+			  j->n, (unsigned long long)guard_job_output_max());
+	else if (r < 0)
 		log_err("sandbox '%s': job %lu: spooling output: %s", sb->name,
-			j->n, strerror(errno));
+			j->n, strerror(-r));
 }
 
 static void on_exit_frame(struct sandbox *sb, struct job *j, json_t *hdr)
@@ -332,19 +350,24 @@ static void on_exit_frame(struct sandbox *sb, struct job *j, json_t *hdr)
 		on_started(sb, j);
 	if (j->state != JOB_RUNNING)
 		goto ack;
+	job_dropped_to(j, out, err);
 	/* Output still missing comes again, with this exit, after a ready. */
-	if ((uint64_t)out != j->out.size || (uint64_t)err != j->err.size) {
+	if ((uint64_t)out != job_received(j, 1) ||
+	    (uint64_t)err != job_received(j, 2)) {
 		log_debug("sandbox '%s': job %lu: exit before all output, "
 			  "asking for a resend", sb->name, j->n);
 		agent_send(sb, json_pack("{s:s, s:i}", "t", "hello", "v", 1),
 			   NULL, 0);
 		return;
 	}
-	if (reason && strcmp(reason, "timeout") == 0) {
+	/* "timeout", "oom" (its cgroup's OOM killer), "pids" (a fork its
+	 * cgroup refused): the event is named after the reason. */
+	if (reason && (!strcmp(reason, "timeout") || !strcmp(reason, "oom") ||
+		       !strcmp(reason, "pids"))) {
 		j->state = JOB_KILLED;
 		j->sig = SIGKILL;
-		snprintf(j->why, sizeof(j->why), "timeout");
-		evlog_add(&sb->ev, "timeout", "job=%lu", j->n);
+		snprintf(j->why, sizeof(j->why), "%s", reason);
+		evlog_add(&sb->ev, reason, "job=%lu", j->n);
 	} else if (json_is_integer(sig)) {
 		j->state = JOB_KILLED;
 		j->sig = json_integer_value(sig);
@@ -359,13 +382,13 @@ static void on_exit_frame(struct sandbox *sb, struct job *j, json_t *hdr)
 	else
 		evlog_add(&sb->ev, "job-exit", "job=%lu signal=%d", j->n, j->sig);
 ack:
+	j->acked_out = job_received(j, 1);
+	j->acked_err = job_received(j, 2);
 	agent_send(sb, json_pack("{s:s, s:I, s:I, s:I, s:b}", "t", "ack",
 				 "id", (json_int_t)j->n,
-				 "out", (json_int_t)j->out.size,
-				 "err", (json_int_t)j->err.size, "exit", 1),
+				 "out", (json_int_t)j->acked_out,
+				 "err", (json_int_t)j->acked_err, "exit", 1),
 		   NULL, 0);
-	j->acked_out = j->out.size;
-	j->acked_err = j->err.size;
 }
 
 static void on_frame(void *ctx, json_t *hdr, const uint8_t *p, size_t n)
@@ -384,7 +407,7 @@ static void on_frame(void *ctx, json_t *hdr, const uint8_t *p, size_t n)
 	else if (strcmp(t, "setup-failed") == 0)
 		on_setup_done(sb, hdr, false);
 	else if (strcmp(t, "pong") == 0)
-		;
+		guard_pong(sb);
 	else if (!j)
 		log_debug("sandbox '%s': agent '%s' for unknown job %lld",
 			  sb->name, t, (long long)id);
@@ -407,14 +430,17 @@ static void send_acks(struct sandbox *sb)
 		struct job *j = sb->jobs[i];
 
 		if (!j || j->state != JOB_RUNNING ||
-		    (j->acked_out == j->out.size && j->acked_err == j->err.size))
+		    (j->acked_out == job_received(j, 1) &&
+		     j->acked_err == job_received(j, 2)))
 			continue;
-		j->acked_out = j->out.size;
-		j->acked_err = j->err.size;
-		agent_send(sb, json_pack("{s:s, s:I, s:I, s:I}", "t", "ack",
+		j->acked_out = job_received(j, 1);
+		j->acked_err = job_received(j, 2);
+		/* Past the output cap the agent may as well drop it. */
+		agent_send(sb, json_pack("{s:s, s:I, s:I, s:I, s:b}", "t", "ack",
 					 "id", (json_int_t)j->n,
-					 "out", (json_int_t)j->out.size,
-					 "err", (json_int_t)j->err.size),
+					 "out", (json_int_t)j->acked_out,
+					 "err", (json_int_t)j->acked_err,
+					 "discard", j->truncated),
 			   NULL, 0);
 	}
 }
@@ -458,6 +484,12 @@ static void on_qmp_event(void *ctx, const char *ev, json_t *data)
 			snprintf(sb->reason, sizeof(sb->reason), "%s", why);
 	} else if (strcmp(ev, "GUEST_PANICKED") == 0) {
 		snprintf(sb->reason, sizeof(sb->reason), "panic");
+	} else if (strcmp(ev, "MIGRATION") == 0) {
+		const char *st = json_string_value(json_object_get(data,
+								   "status"));
+
+		if (st)
+			on_migration(sb, st);
 	}
 }
 
@@ -490,6 +522,28 @@ static void sock_path(const struct sandbox *sb, const char *name, char *buf,
 	snprintf(buf, len, "/proc/self/fd/%d/%s", sb->dirfd, name);
 }
 
+static void on_qmp_step(void *data, json_t *ret, json_t *err)
+{
+	struct sandbox *sb = sandbox_by_id((unsigned long)(uintptr_t)data);
+
+	if (!sb || ret)
+		return;
+	log_err("sandbox '%s': qmp: %s", sb->name,
+		json_string_value(json_object_get(err, "desc")) ?: "vm gone");
+	on_migration(sb, "failed");
+}
+
+static void load_snapshot(struct sandbox *sb)
+{
+	int r = snapshot_load(sb->qmp, sb->incoming, on_qmp_step,
+			      (void *)(uintptr_t)sb->id);
+
+	if (r < 0)
+		log_err("sandbox '%s': loading snapshot: %s", sb->name,
+			strerror(-r));
+	loop_mod(sb->qmp_src, EPOLLIN | EPOLLOUT);
+}
+
 static void try_connect(void *data)
 {
 	struct sandbox *sb = data;
@@ -498,9 +552,12 @@ static void try_connect(void *data)
 	sb->connect_timer = NULL;
 	if (!sb->qmp) {
 		sock_path(sb, "qmp.sock", path, sizeof(path));
-		if (qmp_connect(path, on_qmp_event, sb, &sb->qmp) == 0)
+		if (qmp_connect(path, on_qmp_event, sb, &sb->qmp) == 0) {
 			sb->qmp_src = loop_add(qmp_fd(sb->qmp),
 					       EPOLLIN | EPOLLOUT, on_qmp_io, sb);
+			if (sb->incoming[0])
+				load_snapshot(sb);
+		}
 	}
 	if (!sb->ch) {
 		sock_path(sb, "agent.sock", path, sizeof(path));
@@ -511,7 +568,7 @@ static void try_connect(void *data)
 						 "v", 1), NULL, 0);
 		}
 	}
-	if (!sb->qmp || !sb->ch)
+	if (!guard_connect(sb) || !sb->qmp || !sb->ch)
 		sb->connect_timer = loop_timer_add(CONNECT_RETRY_MS,
 						   try_connect, sb);
 }
@@ -561,10 +618,25 @@ static void finish_destroy(struct sandbox *sb)
 	loop_timer_del(sb->connect_timer);
 	loop_timer_del(sb->boot_timer);
 	loop_timer_del(sb->kill_timer);
+	loop_timer_del(sb->lifetime_timer);
+	loop_timer_del(sb->suspend_timer);
+	if (sb->tpl && sb->tpl->state == TPL_BUILDING &&
+	    (sb->phase == PH_TPL_BOOT || sb->phase == PH_TPL_SAVE ||
+	     sb->phase == PH_TPL_DONE))
+		template_failed(sb->tpl);
+	if (sb->fork_child) {
+		struct sandbox *child = sandbox_by_id(sb->fork_child);
+
+		sb->fork_child = 0;
+		if (child && !child->destroying)
+			sandbox_destroy(child, NULL, NULL);
+	}
 	ch_drop(sb);
 	loop_del(sb->qmp_src);
 	qmp_close(sb->qmp);
 	sb->qmp = NULL;
+	guard_detach(sb);
+	sbnet_close(sb);
 	wait_fail_all_but_gone(sb, sb->state == SB_STARTING ? -EIO : -ENOENT);
 	for (size_t i = 0; i < sb->njobs; i++)
 		job_free(sb->jobs[i]);
@@ -587,6 +659,9 @@ static void finish_destroy(struct sandbox *sb)
 
 static void crashed(struct sandbox *sb, const char *why)
 {
+	/* The heartbeat kills a QEMU it gave up on; its exit is no news. */
+	if (sb->state == SB_CRASHED)
+		return;
 	if (!sb->reason[0] || strcmp(sb->reason, "-") == 0)
 		snprintf(sb->reason, sizeof(sb->reason), "%s", why);
 	if (sb->state == SB_PAUSED)
@@ -603,28 +678,55 @@ static void crashed(struct sandbox *sb, const char *why)
 		job_end(j);
 	}
 	evlog_add(&sb->ev, "crashed", "reason=%s", sb->reason);
+	/* Nothing more will happen in it but "destroyed": readers of events
+	 * get end of file instead of waiting for the rmdir. */
+	spool_end(&sb->ev.sp);
 	log_err("sandbox '%s': crashed: %s", sb->name, sb->reason);
 	wait_fail_all_but_gone(sb, -EIO);
+}
+
+int sandbox_ping(struct sandbox *sb, unsigned seq)
+{
+	return agent_send(sb, json_pack("{s:s, s:I}", "t", "ping", "seq",
+					(json_int_t)seq), NULL, 0);
+}
+
+void sandbox_fail(struct sandbox *sb, const char *reason)
+{
+	snprintf(sb->reason, sizeof(sb->reason), "%s", reason);
+	ch_drop(sb);
+	crashed(sb, reason);
+	if (sb->pidfd >= 0)
+		kill(sb->pid, SIGKILL);
 }
 
 static void on_vm_exit(void *data, uint32_t events)
 {
 	struct sandbox *sb = data;
+	const char *why;
 	int st = 0;
 
+	/* QEMU says GUEST_PANICKED before it exits, but the pidfd may be
+	 * read first: take what QMP still holds. */
+	for (int i = 0; sb->qmp && i < 8; i++)
+		if (qmp_read(sb->qmp) < 0)
+			break;
 	if (waitpid(sb->pid, &st, WNOHANG) <= 0)
 		st = -1;
+	why = guard_vm_gone(sb);
+	if (why && (!strcmp(sb->reason, "-") || !strcmp(sb->reason, "panic")))
+		snprintf(sb->reason, sizeof(sb->reason), "%s", why);
 	loop_del(sb->pid_src);
 	sb->pid_src = NULL;
 	close(sb->pidfd);
 	sb->pidfd = -1;
 	loop_timer_del(sb->connect_timer);
 	sb->connect_timer = NULL;
-	if (sb->destroying) {
-		log_info("sandbox '%s': vm stopped", sb->name);
-		finish_destroy(sb);
-		return;
-	}
+	on_vm_gone(sb, st);
+}
+
+static void vm_exit_unplanned(struct sandbox *sb, int st)
+{
 	if (WIFSIGNALED(st))
 		log_warn("sandbox '%s': vm exited on signal %d", sb->name,
 			 WTERMSIG(st));
@@ -634,6 +736,8 @@ static void on_vm_exit(void *data, uint32_t events)
 	if (sb->state == SB_STARTING) {
 		log_tail(sb, "qemu.log");
 		log_tail(sb, "console.log");
+		if (sb->phase == PH_TPL_BOOT || sb->phase == PH_TPL_SAVE)
+			template_failed(sb->tpl);
 		sb->destroying = true;
 		finish_destroy(sb);
 		return;
@@ -649,6 +753,11 @@ static void on_boot_timeout(void *data)
 	sb->boot_timer = NULL;
 	log_err("sandbox '%s': agent did not answer within %u s, stopping vm",
 		sb->name, cfg.boot_timeout_s);
+	if (sb->pidfd < 0) {
+		sb->destroying = true;
+		finish_destroy(sb);
+		return;
+	}
 	kill(sb->pid, SIGKILL);
 }
 
@@ -710,27 +819,76 @@ bool sandbox_image_exists(const char *image)
 	       image_paths(image, kernel, initrd, sizeof(kernel)) == 0;
 }
 
-static int start_vm(struct sandbox *sb, const struct shape *shp,
-		    const char *kernel, const char *initrd)
+/* Starts QEMU on the template's RAM file: shared while the template
+ * itself boots, a private copy otherwise; with a snapshot to load when
+ * incoming is set. */
+static int spawn_vm(struct sandbox *sb, bool ram_shared, const char *incoming)
 {
 	struct qemu_cfg qc = {
-		.binary = cfg.qemu, .dir = sb->dir, .kernel = kernel,
-		.initrd = initrd, .accel = cfg.accel, .vcpus = shp->vcpus,
-		.mem_mib = shp->mem_mib,
+		.binary = cfg.qemu, .dir = sb->dir, .kernel = sb->kernel,
+		.initrd = sb->initrd, .accel = cfg.accel,
+		.vcpus = sb->shp->vcpus, .mem_mib = sb->shp->mem_mib,
+		.ram_path = sb->tpl->ram, .ram_shared = ram_shared,
+		.incoming = incoming != NULL,
 	};
-	int r = qemu_spawn(&qc, &sb->pid, &sb->pidfd);
+	int r;
 
+	snprintf(sb->incoming, sizeof(sb->incoming), "%s",
+		 incoming ? incoming : "");
+	sbnet_qemu(sb, &qc);
+	r = guard_spawn(sb, &qc);
+	if (r < 0) {
+		log_err("sandbox '%s': its vmm's cgroup: %s", sb->name,
+			strerror(-r));
+		return r;
+	}
+	r = qemu_spawn(&qc, &sb->pid, &sb->pidfd);
+	guard_spawned(sb);
 	if (r < 0)
 		return r;
 	sb->pid_src = loop_add(sb->pidfd, EPOLLIN, on_vm_exit, sb);
 	sb->connect_timer = loop_timer_add(CONNECT_RETRY_MS, try_connect, sb);
-	sb->boot_timer = loop_timer_add(cfg.boot_timeout_s * 1000,
-					on_boot_timeout, sb);
-	if (!sb->pid_src || !sb->connect_timer || !sb->boot_timer) {
+	if (!sb->boot_timer && sb->state == SB_STARTING)
+		sb->boot_timer = loop_timer_add(cfg.boot_timeout_s * 1000,
+						on_boot_timeout, sb);
+	if (!sb->pid_src || !sb->connect_timer) {
 		kill(sb->pid, SIGKILL);
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+static int restore_from(struct sandbox *sb, const char *snapshot)
+{
+	sb->phase = PH_RESTORE;
+	return spawn_vm(sb, false, snapshot);
+}
+
+/* The first sandbox of an (image, shape) boots cold with the template's
+ * RAM shared, saves it as the template and then restores itself from it
+ * like every later one; the others wait for it. */
+static int begin_start(struct sandbox *sb)
+{
+	switch (sb->tpl->state) {
+	case TPL_READY:
+		evlog_add(&sb->ev, "restoring", "template=%s/%s", sb->image,
+			  sb->shape);
+		return restore_from(sb, sb->tpl->dev);
+	case TPL_BUILDING:
+		sb->phase = PH_TPL_WAIT;
+		if (!sb->boot_timer)
+			sb->boot_timer = loop_timer_add(cfg.boot_timeout_s * 1000,
+							on_boot_timeout, sb);
+		return 0;
+	case TPL_NONE:
+		break;
+	}
+	sb->tpl->state = TPL_BUILDING;
+	sb->phase = PH_TPL_BOOT;
+	evlog_add(&sb->ev, "booting", "template=%s/%s", sb->image, sb->shape);
+	log_info("sandbox '%s': no template for %s/%s yet, booting one",
+		 sb->name, sb->image, sb->shape);
+	return spawn_vm(sb, true, NULL);
 }
 
 static int make_dirs(struct sandbox *sb)
@@ -748,10 +906,72 @@ static int make_dirs(struct sandbox *sb)
 	return sb->dirfd < 0 ? -errno : 0;
 }
 
+/* A sandbox record with its folder and event log, not yet listed and
+ * with no VM; sb_unmake undoes it. */
+static struct sandbox *sb_new(const char *name, const struct shape *shp,
+			      const char *image, int *err)
+{
+	char events[PATH_MAX + 8];
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+
+	*err = -ENOMEM;
+	if (!sb)
+		return NULL;
+	sb->id = ++last_id;
+	sb->pidfd = sb->dirfd = -1;
+	sb->ev.sp.fd = -1;
+	snprintf(sb->name, sizeof(sb->name), "%s", name);
+	snprintf(sb->image, sizeof(sb->image), "%s", image);
+	snprintf(sb->reason, sizeof(sb->reason), "-");
+	sb->shp = shp;
+	sb->shape = shp->name;
+	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg.state_dir, name);
+	*err = make_dirs(sb);
+	if (*err == 0) {
+		snprintf(events, sizeof(events), "%s/events", sb->dir);
+		*err = evlog_open(&sb->ev, events);
+	}
+	if (*err == 0)
+		*err = guard_attach(sb);
+	if (*err == 0)
+		sbnet_open(sb);
+	if (*err < 0) {
+		sb_unmake(sb);
+		return NULL;
+	}
+	return sb;
+}
+
+static void sb_unmake(struct sandbox *sb)
+{
+	struct waitcb *w;
+
+	loop_timer_del(sb->connect_timer);
+	loop_timer_del(sb->boot_timer);
+	loop_del(sb->pid_src);
+	if (sb->pidfd >= 0) {
+		kill(sb->pid, SIGKILL);
+		close(sb->pidfd);
+	}
+	while ((w = sb->waits)) {
+		sb->waits = w->next;
+		free(w);
+	}
+	for (size_t i = 0; i < sb->njobs; i++)
+		job_free(sb->jobs[i]);
+	free(sb->jobs);
+	guard_detach(sb);
+	sbnet_close(sb);
+	evlog_fini(&sb->ev);
+	if (sb->dirfd >= 0)
+		close(sb->dirfd);
+	remove_tree(sb->dir);
+	free(sb);
+}
+
 int sandbox_create(const char *name, const char *shape, const char *image,
 		   sb_done_fn fn, void *data, char *msg, size_t msglen)
 {
-	char kernel[PATH_MAX], initrd[PATH_MAX], events[PATH_MAX + 8];
 	const struct shape *shp = shape ? shape_find(shape) : &shapes[0];
 	struct sandbox *sb;
 	int r;
@@ -769,61 +989,530 @@ int sandbox_create(const char *name, const char *shape, const char *image,
 		snprintf(msg, msglen, "unknown shape \"%s\": see /shapes", shape);
 		return -EINVAL;
 	}
+	r = guard_admit(shp, msg, msglen);
+	if (r < 0)
+		return r;
 	if (!image)
 		image = "base:1";
-	if (!image_name_valid(image) ||
-	    image_paths(image, kernel, initrd, sizeof(kernel)) < 0) {
+	if (!sandbox_image_exists(image)) {
 		snprintf(msg, msglen, "unknown image \"%.64s\": see /images",
 			 image);
 		return -EINVAL;
 	}
 
-	sb = calloc(1, sizeof(*sb));
+	sb = sb_new(name, shp, image, &r);
 	if (!sb)
-		return -ENOMEM;
-	sb->id = ++last_id;
-	sb->pidfd = sb->dirfd = -1;
-	sb->ev.sp.fd = -1;
-	snprintf(sb->name, sizeof(sb->name), "%s", name);
-	snprintf(sb->image, sizeof(sb->image), "%s", image);
-	snprintf(sb->reason, sizeof(sb->reason), "-");
-	sb->shape = shp->name;
-	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg.state_dir, name);
-
-	r = make_dirs(sb);
-	if (r < 0)
 		goto fail;
-	snprintf(events, sizeof(events), "%s/events", sb->dir);
-	r = evlog_open(&sb->ev, events);
-	if (r < 0)
+	image_paths(image, sb->kernel, sb->initrd, sizeof(sb->kernel));
+	sb->tpl = template_get(image, shp->name, sb->kernel, sb->initrd);
+	r = sb->tpl ? wait_add(sb, W_READY, 0, fn, NULL, data) : -ENOMEM;
+	if (r == 0) {
+		evlog_add(&sb->ev, "created", "shape=%s image=%s", sb->shape,
+			  image);
+		r = begin_start(sb);
+	}
+	if (r < 0) {
+		sb_unmake(sb);
 		goto fail;
-	r = wait_add(sb, W_READY, 0, fn, NULL, data);
-	if (r < 0)
-		goto fail;
-	evlog_add(&sb->ev, "created", "shape=%s image=%s", sb->shape, image);
-	r = start_vm(sb, shp, kernel, initrd);
-	if (r < 0)
-		goto fail;
+	}
 	sb->next = all;
 	all = sb;
-	log_info("sandbox '%s': starting vm (shape %s, image %s, accel %s, "
-		 "pid %d)", name, sb->shape, image, cfg.accel, (int)sb->pid);
+	log_info("sandbox '%s': starting (shape %s, image %s, accel %s)", name,
+		 sb->shape, image, cfg.accel);
 	return 0;
 fail:
 	snprintf(msg, msglen, "sandbox \"%s\": cannot start: %s", name,
 		 strerror(-r));
-	loop_timer_del(sb->connect_timer);
-	loop_timer_del(sb->boot_timer);
-	loop_del(sb->pid_src);
-	if (sb->pidfd >= 0)
-		close(sb->pidfd);
-	free(sb->waits);
-	evlog_fini(&sb->ev);
-	if (sb->dirfd >= 0)
-		close(sb->dirfd);
-	remove_tree(sb->dir);
-	free(sb);
 	return r;
+}
+
+/* Templates, snapshots, fork and suspend */
+
+static void conns_drop(struct sandbox *sb)
+{
+	ch_drop(sb);
+	loop_del(sb->qmp_src);
+	sb->qmp_src = NULL;
+	qmp_close(sb->qmp);
+	sb->qmp = NULL;
+}
+
+static void fail_start(struct sandbox *sb)
+{
+	sb->destroying = true;
+	if (sb->pidfd >= 0)
+		kill(sb->pid, SIGKILL);	/* on_vm_exit finishes the job */
+	else
+		finish_destroy(sb);
+}
+
+static void template_failed(struct template *t)
+{
+	struct sandbox *sb, *next;
+
+	if (t->state != TPL_BUILDING)
+		return;
+	template_drop(t);
+	for (sb = all; sb; sb = next) {
+		next = sb->next;
+		if (sb->tpl == t && sb->phase == PH_TPL_WAIT && !sb->destroying) {
+			log_err("sandbox '%s': the template it waited for "
+				"failed", sb->name);
+			fail_start(sb);
+		}
+	}
+}
+
+static void template_ready(struct template *t)
+{
+	for (struct sandbox *sb = all; sb; sb = sb->next) {
+		if (sb->tpl != t || sb->phase != PH_TPL_WAIT || sb->destroying)
+			continue;
+		if (begin_start(sb) < 0)
+			fail_start(sb);
+	}
+}
+
+static void save_template(struct sandbox *sb)
+{
+	int r;
+
+	sb->phase = PH_TPL_SAVE;
+	/* Stopped first: a running guest would go on writing the shared
+	 * RAM file after its device state was saved. */
+	r = qmp_cmd(sb->qmp, "stop", NULL, NULL, NULL);
+	if (r == 0)
+		r = snapshot_save(sb->qmp, sb->tpl->dev, on_qmp_step,
+				  (void *)(uintptr_t)sb->id);
+	if (r < 0) {
+		log_err("sandbox '%s': saving template: %s", sb->name,
+			strerror(-r));
+		template_failed(sb->tpl);
+		fail_start(sb);
+		return;
+	}
+	loop_mod(sb->qmp_src, EPOLLIN | EPOLLOUT);
+}
+
+static void snapshot_path(const struct sandbox *sb, const char *file,
+			  char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", sb->dir, file);
+}
+
+/* The paused state stops matching saved.mig once the guest runs again. */
+static void drop_saved(struct sandbox *sb)
+{
+	char path[PATH_MAX + 16];
+
+	if (!sb->saved)
+		return;
+	snapshot_path(sb, "saved.mig", path, sizeof(path));
+	unlink(path);
+	sb->saved = false;
+}
+
+/* A child loads its own hard link to the parent's saved state, so
+ * either may drop its name first. */
+static int restore_child(struct sandbox *child, struct sandbox *sb)
+{
+	char from[PATH_MAX + 16], to[PATH_MAX + 16];
+
+	snapshot_path(sb, "saved.mig", from, sizeof(from));
+	snapshot_path(child, "fork.mig", to, sizeof(to));
+	if (link(from, to) < 0)
+		return -errno;
+	return restore_from(child, to);
+}
+
+static void on_restored_cont(void *data, json_t *ret, json_t *err)
+{
+	struct sandbox *sb = sandbox_by_id((unsigned long)(uintptr_t)data);
+	char path[PATH_MAX + 16];
+
+	if (!sb)
+		return;
+	if (!ret) {
+		log_err("sandbox '%s': cont after restore: %s", sb->name,
+			json_string_value(json_object_get(err, "desc")) ?:
+			"vm gone");
+		if (sb->state == SB_STARTING)
+			fail_start(sb);
+		return;
+	}
+	sb->phase = PH_NONE;
+	/* The agent answers the hello sent on connect, then the setup. */
+	snapshot_path(sb, "fork.mig", path, sizeof(path));
+	unlink(path);
+	if (!sb->suspended)
+		return;
+	drop_saved(sb);
+	sb->suspended = false;
+	sb->state = SB_RUNNING;
+	sb->paused_ms += loop_now_ms() - sb->paused_at;
+	snprintf(sb->reason, sizeof(sb->reason), "-");
+	evlog_add(&sb->ev, "resumed", "from=disk");
+	send_setup(sb, false);
+	log_info("sandbox '%s': resumed from disk", sb->name);
+	wait_fire(sb, W_RESUME, 0, 0);
+}
+
+static void fork_saved(struct sandbox *sb, bool ok)
+{
+	struct sandbox *child = sandbox_by_id(sb->fork_child);
+
+	sb->fork_child = 0;
+	sb->saved = ok;
+	if (!child || child->destroying)
+		return;
+	if (!ok || restore_child(child, sb) < 0) {
+		sandbox_set_error(sb, "fork: saving the parent failed");
+		fail_start(child);
+	}
+}
+
+static void on_migration(struct sandbox *sb, const char *status)
+{
+	bool ok = strcmp(status, "completed") == 0;
+
+	if (!ok && strcmp(status, "failed") && strcmp(status, "cancelled"))
+		return;
+	log_debug("sandbox '%s': migration %s", sb->name, status);
+	if (sb->fork_child) {
+		fork_saved(sb, ok);
+		return;
+	}
+	switch (sb->phase) {
+	case PH_TPL_SAVE:
+		if (ok && template_done(sb->tpl) == 0) {
+			sb->phase = PH_TPL_DONE;
+			log_info("sandbox '%s': template %s/%s saved", sb->name,
+				 sb->image, sb->shape);
+		} else {
+			template_failed(sb->tpl);
+			sb->destroying = true;
+		}
+		kill(sb->pid, SIGKILL);
+		break;
+	case PH_RESTORE:
+		if (!sb->incoming[0])
+			break;
+		sb->incoming[0] = '\0';
+		if (!ok) {
+			log_err("sandbox '%s': loading its snapshot failed",
+				sb->name);
+			kill(sb->pid, SIGKILL);
+			break;
+		}
+		qmp_cmd(sb->qmp, "cont", NULL, on_restored_cont,
+			(void *)(uintptr_t)sb->id);
+		loop_mod(sb->qmp_src, EPOLLIN | EPOLLOUT);
+		break;
+	case PH_SUSPEND_SAVE:
+		if (ok) {
+			sb->saved = true;
+			sb->phase = PH_SUSPEND_DONE;
+			kill(sb->pid, SIGKILL);
+		} else {
+			sb->phase = PH_NONE;
+			sandbox_set_error(sb, "suspend: writing the snapshot "
+					  "failed");
+			wait_fire(sb, W_SUSPEND, 0, -EIO);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+/* The QEMU process ended: planned (template saved, suspended,
+ * destroyed) or not. */
+static void on_vm_gone(struct sandbox *sb, int st)
+{
+	if (sb->destroying) {
+		log_info("sandbox '%s': vm stopped", sb->name);
+		finish_destroy(sb);
+		return;
+	}
+	switch (sb->phase) {
+	case PH_TPL_DONE:
+		conns_drop(sb);
+		template_ready(sb->tpl);
+		if (begin_start(sb) < 0)
+			fail_start(sb);
+		return;
+	case PH_SUSPEND_DONE:
+		conns_drop(sb);
+		sb->phase = PH_NONE;
+		sb->suspended = true;
+		snprintf(sb->reason, sizeof(sb->reason), "suspended");
+		evlog_add(&sb->ev, "suspended", NULL);
+		log_info("sandbox '%s': suspended to disk", sb->name);
+		wait_fire(sb, W_SUSPEND, 0, 0);
+		return;
+	default:
+		vm_exit_unplanned(sb, st);
+	}
+}
+
+static void on_auto_suspend(void *data)
+{
+	struct sandbox *sb = data;
+
+	sb->suspend_timer = NULL;
+	log_info("sandbox '%s': paused for %u s, suspending to disk", sb->name,
+		 cfg.suspend_after_s);
+	sandbox_suspend(sb, NULL, NULL);
+}
+
+struct suspend_op {
+	unsigned long id;
+	sb_done_fn fn;
+	void *data;
+};
+
+static void suspend_when_paused(void *data, int err)
+{
+	struct suspend_op *op = data;
+	struct sandbox *sb = sandbox_by_id(op->id);
+
+	if (err == 0 && sb)
+		err = sandbox_suspend(sb, op->fn, op->data);
+	if (err < 0 && op->fn)
+		op->fn(op->data, err);
+	free(op);
+}
+
+int sandbox_suspend(struct sandbox *sb, sb_done_fn fn, void *data)
+{
+	char path[PATH_MAX + 16];
+	int r;
+
+	if (sb->suspended) {
+		sandbox_set_error(sb, "suspend: sandbox is already suspended");
+		return -EALREADY;
+	}
+	if (sb->state == SB_RUNNING) {
+		struct suspend_op *op = calloc(1, sizeof(*op));
+
+		if (!op)
+			return -ENOMEM;
+		*op = (struct suspend_op){ sb->id, fn, data };
+		r = sandbox_pause(sb, suspend_when_paused, op);
+		if (r < 0)
+			free(op);
+		return r;
+	}
+	if (sb->state != SB_PAUSED) {
+		sandbox_set_error(sb, "suspend: sandbox is %s: pause first",
+				  sandbox_state_name(sb->state));
+		return -EBUSY;
+	}
+	if (sb->phase != PH_NONE || sb->fork_child || !sb->qmp) {
+		sandbox_set_error(sb, "suspend: a fork or suspend is in "
+				  "progress");
+		return -EBUSY;
+	}
+	loop_timer_del(sb->suspend_timer);
+	sb->suspend_timer = NULL;
+	if (sb->saved) {
+		/* Saved for a fork and paused since: that file is the state.
+		 * QEMU would refuse to migrate it again anyway. */
+		sb->phase = PH_SUSPEND_DONE;
+		kill(sb->pid, SIGKILL);
+	} else {
+		snapshot_path(sb, "saved.mig", path, sizeof(path));
+		r = snapshot_save(sb->qmp, path, on_qmp_step,
+				  (void *)(uintptr_t)sb->id);
+		if (r < 0)
+			return r;
+		loop_mod(sb->qmp_src, EPOLLIN | EPOLLOUT);
+		sb->phase = PH_SUSPEND_SAVE;
+	}
+	if (fn)
+		wait_add(sb, W_SUSPEND, 0, fn, NULL, data);
+	return 0;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	autoclose int in = open(from, O_RDONLY | O_CLOEXEC);
+	autoclose int out = -1;
+	ssize_t n;
+
+	if (in < 0)
+		return errno == ENOENT ? 0 : -errno;
+	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0)
+		return -errno;
+	do {
+		n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
+	} while (n > 0);
+	return n < 0 ? -errno : 0;
+}
+
+/* The child's jobs/ starts as a copy of the parent's: records and the
+ * output stored so far; the agent in the copied guest sends the rest. */
+static int copy_jobs(struct sandbox *child, const struct sandbox *sb)
+{
+	char from[PATH_MAX + 64], to[PATH_MAX + 64];
+	static const char *const files[] = { "stdout", "stderr" };
+	int r;
+
+	child->jobs = calloc(sb->njobs ? sb->njobs : 1, sizeof(*child->jobs));
+	if (!child->jobs)
+		return -ENOMEM;
+	for (size_t i = 0; i < sb->njobs; i++) {
+		const struct job *pj = sb->jobs[i];
+		struct job *j;
+
+		if (!pj)
+			continue;
+		for (int f = 0; f < 2; f++) {
+			snprintf(to, sizeof(to), "%s/jobs/%lu", child->dir, pj->n);
+			mkdir(to, 0700);
+			snprintf(from, sizeof(from), "%s/jobs/%lu/%s", sb->dir,
+				 pj->n, files[f]);
+			snprintf(to, sizeof(to), "%s/jobs/%lu/%s", child->dir,
+				 pj->n, files[f]);
+			r = copy_file(from, to);
+			if (r < 0)
+				return r;
+		}
+		r = job_new(child->dir, pj->n, pj->cmd, &j);
+		if (r < 0)
+			return r;
+		j->state = pj->state;
+		j->code = pj->code;
+		j->sig = pj->sig;
+		memcpy(j->why, pj->why, sizeof(j->why));
+		j->acked_out = pj->acked_out;
+		j->acked_err = pj->acked_err;
+		j->got_out = pj->got_out;
+		j->got_err = pj->got_err;
+		j->truncated = pj->truncated;
+		j->stdin_closed = pj->stdin_closed;
+		if (j->state == JOB_EXITED || j->state == JOB_KILLED)
+			job_end(j);
+		child->jobs[i] = j;
+		child->njobs = i + 1;
+	}
+	return 0;
+}
+
+static int disk_check(const struct sandbox *sb)
+{
+	struct statvfs vfs;
+	unsigned long long free_mib, need = sb->shp->mem_mib + 64;
+
+	if (statvfs(sb->dir, &vfs) < 0)
+		return -errno;
+	free_mib = (unsigned long long)vfs.f_bavail * vfs.f_frsize >> 20;
+	if (free_mib >= need)
+		return 0;
+	sandbox_set_error((struct sandbox *)sb, "fork: %llu MiB free for the "
+			  "snapshot, it may need %llu MiB", free_mib, need);
+	return -ENOSPC;
+}
+
+int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
+		 void *data)
+{
+	char to[PATH_MAX + 16];
+	struct sandbox *child;
+	int r;
+
+	if (sb->state != SB_PAUSED) {
+		sandbox_set_error(sb, "fork: sandbox is %s: pause first",
+				  sandbox_state_name(sb->state));
+		return -EBUSY;
+	}
+	if (sb->phase != PH_NONE || sb->fork_child) {
+		sandbox_set_error(sb, "fork: a fork or suspend is in progress");
+		return -EBUSY;
+	}
+	if (sandbox_find(name)) {
+		sandbox_set_error(sb, "fork: sandbox \"%s\" exists", name);
+		return -EEXIST;
+	}
+	r = disk_check(sb);
+	if (r < 0)
+		return r;
+	child = sb_new(name, sb->shp, sb->image, &r);
+	if (!child) {
+		sandbox_set_error(sb, "fork: cannot make \"%s\": %s", name,
+				  strerror(-r));
+		return r;
+	}
+	child->tpl = sb->tpl;
+	memcpy(child->kernel, sb->kernel, sizeof(sb->kernel));
+	memcpy(child->initrd, sb->initrd, sizeof(sb->initrd));
+	r = copy_jobs(child, sb);
+	if (r == 0)
+		r = wait_add(child, W_READY, 0, fn, NULL, data);
+	if (r == 0 && sb->saved) {
+		/* Paused since the last save (a fork, a suspend): reuse it. */
+		r = restore_child(child, sb);
+	} else if (r == 0) {
+		snapshot_path(sb, "saved.mig", to, sizeof(to));
+		r = snapshot_save(sb->qmp, to, on_qmp_step,
+				  (void *)(uintptr_t)sb->id);
+		if (r == 0) {
+			child->phase = PH_PARENT_WAIT;
+			sb->fork_child = child->id;
+			loop_mod(sb->qmp_src, EPOLLIN | EPOLLOUT);
+		}
+	}
+	if (r < 0) {
+		sandbox_set_error(sb, "fork: %s", strerror(-r));
+		sb_unmake(child);
+		return r;
+	}
+	child->next = all;
+	all = child;
+	evlog_add(&child->ev, "created", "shape=%s image=%s parent=%s",
+		  child->shape, child->image, sb->name);
+	evlog_add(&sb->ev, "forked", "child=%s", name);
+	log_info("sandbox '%s': forking into '%s'", sb->name, name);
+	return 0;
+}
+
+static void on_lifetime_paused(void *data, int err)
+{
+	struct sandbox *sb = sandbox_by_id((unsigned long)(uintptr_t)data);
+
+	if (!sb || err < 0)
+		return;
+	snprintf(sb->reason, sizeof(sb->reason), "timeout");
+	evlog_add(&sb->ev, "timeout", NULL);
+	log_info("sandbox '%s': lifetime of %u s is over, paused", sb->name,
+		 sb->lifetime_s);
+}
+
+static void on_lifetime(void *data)
+{
+	struct sandbox *sb = data;
+
+	sb->lifetime_timer = NULL;
+	if (sb->state == SB_RUNNING)
+		sandbox_pause(sb, on_lifetime_paused, (void *)(uintptr_t)sb->id);
+}
+
+#define LIFETIME_MAX (4000000ULL)
+
+int sandbox_set_lifetime(struct sandbox *sb, unsigned long long secs)
+{
+	if (secs > LIFETIME_MAX) {
+		sandbox_set_error(sb, "timeout: %llu: at most %llu seconds",
+				  secs, LIFETIME_MAX);
+		return -EINVAL;
+	}
+	loop_timer_del(sb->lifetime_timer);
+	sb->lifetime_timer = NULL;
+	sb->lifetime_s = secs;
+	if (secs)
+		sb->lifetime_timer = loop_timer_add(secs * 1000, on_lifetime, sb);
+	return secs && !sb->lifetime_timer ? -ENOMEM : 0;
 }
 
 /* Commands */
@@ -856,7 +1545,8 @@ static json_t *exec_msg(unsigned long n, const struct ctl_cmd *c)
 	m = json_pack("{s:s, s:I, s:s, s:s, s:o, s:I}", "t", "exec",
 		      "id", (json_int_t)n, "cmd", c->line,
 		      "cwd", c->cwd ? c->cwd : "/", "env", env,
-		      "timeout", (json_int_t)c->timeout);
+		      "timeout", (json_int_t)(c->timeout ? c->timeout :
+					      guard_job_timeout()));
 	return m;
 }
 
@@ -967,10 +1657,18 @@ static void on_stop_cont(void *data, json_t *ret, json_t *err)
 		sb->state = SB_PAUSED;
 		sb->paused_at = loop_now_ms();
 		evlog_add(&sb->ev, "paused", NULL);
+		if (cfg.suspend_after_s)
+			sb->suspend_timer = loop_timer_add(
+				cfg.suspend_after_s * 1000, on_auto_suspend, sb);
 	} else {
 		sb->state = SB_RUNNING;
 		sb->paused_ms += loop_now_ms() - sb->paused_at;
+		if (strcmp(sb->reason, "timeout") == 0)
+			snprintf(sb->reason, sizeof(sb->reason), "-");
 		evlog_add(&sb->ev, "resumed", NULL);
+		drop_saved(sb);
+		/* The guest's clock stood still while it was stopped. */
+		send_setup(sb, false);
 	}
 	op->fn(op->data, r);
 	free(op);
@@ -992,6 +1690,24 @@ static int stop_cont(struct sandbox *sb, bool pause, sb_done_fn fn,
 		sandbox_set_error(sb, "resume: sandbox is %s, not paused",
 				  sandbox_state_name(sb->state));
 		return -EINVAL;
+	}
+	if (sb->phase != PH_NONE || sb->fork_child) {
+		sandbox_set_error(sb, "%s: a fork or suspend is in progress",
+				  verb);
+		return -EBUSY;
+	}
+	if (!pause) {
+		loop_timer_del(sb->suspend_timer);
+		sb->suspend_timer = NULL;
+	}
+	if (!pause && sb->suspended) {
+		char path[PATH_MAX + 16];
+
+		snapshot_path(sb, "saved.mig", path, sizeof(path));
+		r = restore_from(sb, path);
+		if (r == 0)
+			r = wait_add(sb, W_RESUME, 0, fn, NULL, data);
+		return r;
 	}
 	if (!sb->qmp) {
 		sandbox_set_error(sb, "%s: qmp not connected", verb);

@@ -15,12 +15,27 @@
 
 enum sb_state { SB_STARTING, SB_RUNNING, SB_PAUSED, SB_STOPPED, SB_CRASHED };
 
+/* What the sandbox's QEMU process is doing on the way to (or out of) a
+ * normal life; the path is documented in docs/lifecycle.md. */
+enum sb_phase {
+	PH_NONE,
+	PH_TPL_WAIT,		/* another sandbox is building our template */
+	PH_TPL_BOOT,		/* cold boot with the template's shared RAM */
+	PH_TPL_SAVE,		/* saving the template's device state */
+	PH_TPL_DONE,		/* saved; waiting for that QEMU to end */
+	PH_PARENT_WAIT,		/* fork child: the parent is being saved */
+	PH_RESTORE,		/* QEMU loading a snapshot (-incoming) */
+	PH_SUSPEND_SAVE,	/* writing a paused sandbox to disk */
+	PH_SUSPEND_DONE,	/* written; waiting for its QEMU to end */
+};
+
 struct sb_config {
 	const char *state_dir;
 	const char *images_dir;
 	const char *accel;	/* resolved: "kvm" or "tcg" */
 	const char *qemu;
 	unsigned boot_timeout_s;
+	unsigned suspend_after_s;	/* paused this long: to disk; 0 never */
 };
 
 struct sandbox;
@@ -29,6 +44,9 @@ struct channel;
 struct loop_src;
 struct loop_timer;
 struct waitcb;
+struct template;
+struct guard;
+struct shape;
 
 /* err is 0 or -errno; for create, on error the sandbox is already gone. */
 typedef void (*sb_done_fn)(void *data, int err);
@@ -45,6 +63,16 @@ struct sandbox {
 	char error[CTL_ERR_MAX];
 	bool destroying;
 	bool setting_up;	/* ready, waiting for setup-ok */
+	bool suspended;		/* paused, on disk, no QEMU process */
+	bool saved;		/* saved.mig holds the paused state as is */
+	enum sb_phase phase;
+	const struct shape *shp;
+	struct template *tpl;
+	char kernel[PATH_MAX], initrd[PATH_MAX];
+	char incoming[PATH_MAX + 16];	/* snapshot to load once QMP is up */
+	unsigned long fork_child;	/* id of the child being forked */
+	unsigned lifetime_s;
+	struct loop_timer *lifetime_timer, *suspend_timer;
 
 	int dirfd;		/* O_PATH, for socket paths that fit */
 	pid_t pid;
@@ -61,6 +89,9 @@ struct sandbox {
 	struct job **jobs;	/* jobs[n - 1]; NULL for a number never used */
 	size_t njobs;
 	struct evlog ev;
+	struct guard *guard;	/* cgroup, console, heartbeat: fs/guard.c */
+	struct netpol *np;	/* tap, egress filter, quota: fs/sbnet.c */
+	bool net_broken;	/* wanted a network, could not make one */
 
 	struct waitcb *waits;	/* callbacks waiting for the VM or the agent */
 	struct sandbox *next;
@@ -88,6 +119,13 @@ int sandbox_exec(struct sandbox *sb, const struct ctl_cmd *c, sb_exec_fn fn,
 		 void *data);
 int sandbox_pause(struct sandbox *sb, sb_done_fn fn, void *data);
 int sandbox_resume(struct sandbox *sb, sb_done_fn fn, void *data);
+/* Needs a paused parent (-EBUSY).  fn(data, 0) once the child runs. */
+int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
+		 void *data);
+/* Writes a paused (or running) sandbox to disk and ends its QEMU. */
+int sandbox_suspend(struct sandbox *sb, sb_done_fn fn, void *data);
+/* The sandbox's lifetime: paused with a timeout event when it runs out. */
+int sandbox_set_lifetime(struct sandbox *sb, unsigned long long secs);
 int sandbox_kill_job(struct sandbox *sb, unsigned long n, int sig);
 int sandbox_stdin(struct sandbox *sb, unsigned long n, const void *data,
 		  size_t len, bool eof);
@@ -96,6 +134,10 @@ bool sandbox_image_exists(const char *image);
 struct job *sandbox_job(struct sandbox *sb, unsigned long n);
 uint64_t sandbox_uptime_ms(const struct sandbox *sb);
 const char *sandbox_state_name(enum sb_state s);
+/* For fs/guard.c: a heartbeat ping, and ending a sandbox whose agent is
+ * gone (crashed with reason, its QEMU killed). */
+int sandbox_ping(struct sandbox *sb, unsigned seq);
+void sandbox_fail(struct sandbox *sb, const char *reason);
 void sandbox_set_error(struct sandbox *sb, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

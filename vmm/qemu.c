@@ -50,14 +50,19 @@ static int build_argv(const struct qemu_cfg *c, struct argv *a)
 	add(a, "-display");
 	add(a, "none");
 	add(a, "-M");
-	add(a, "pc");
+	add(a, "pc,memory-backend=ram0");
+	add(a, "-object");
+	add(a, "memory-backend-file,id=ram0,size=%uM,mem-path=%s,share=%s",
+	    c->mem_mib, c->ram_path, c->ram_shared ? "on" : "off");
 	add(a, "-accel");
 	if (strcmp(c->accel, "kvm") == 0) {
 		add(a, "kvm");
 		add(a, "-cpu");
 		add(a, "host");
 	} else {
-		add(a, "tcg,thread=multi");
+		/* A fixed translation cache (7.2 defaults to 1 GiB) keeps
+		 * QEMU's own memory inside its cgroup's limit (fs/guard.c). */
+		add(a, "tcg,thread=multi,tb-size=128");
 		add(a, "-cpu");
 		add(a, "max");
 	}
@@ -74,7 +79,9 @@ static int build_argv(const struct qemu_cfg *c, struct argv *a)
 	/* A panicking or rebooting guest ends QEMU, which the daemon sees. */
 	add(a, "-no-reboot");
 	add(a, "-chardev");
-	add(a, "file,id=con,path=console.log");
+	/* The daemon reads the console and caps what it keeps (fs/console.c):
+	 * a file chardev would let a flooding guest fill the host's disk. */
+	add(a, "socket,id=con,path=console.sock,server=on,wait=off");
 	add(a, "-serial");
 	add(a, "chardev:con");
 	add(a, "-qmp");
@@ -85,6 +92,24 @@ static int build_argv(const struct qemu_cfg *c, struct argv *a)
 	add(a, "socket,id=agent,path=agent.sock,server=on,wait=off");
 	add(a, "-device");
 	add(a, "virtserialport,chardev=agent,name=agent");
+	/* A guest panic becomes GUEST_PANICKED on QMP, not a silent reset. */
+	add(a, "-device");
+	add(a, "pvpanic-pci");
+	/* The sandbox's own tap (netpol/), handed over open as fd 3: the
+	 * device dies with QEMU, so nothing is left when it goes. */
+	if (c->tap_fd > 0) {
+		add(a, "-netdev");
+		add(a, "tap,id=net0,fd=3");
+		add(a, "-device");
+		add(a, "virtio-net-pci,netdev=net0,mac=%s", c->mac);
+	}
+	/* Devices above this line are part of the snapshot: a restore needs
+	 * the same list, in the same order. */
+	if (c->incoming) {
+		add(a, "-S");
+		add(a, "-incoming");
+		add(a, "defer");
+	}
 	if (a->n >= ARGV_MAX)
 		return -E2BIG;
 	a->v[a->n] = NULL;
@@ -106,7 +131,25 @@ static void child(const struct qemu_cfg *c, struct argv *a)
 	dup2(null, 0);
 	dup2(fd, 1);
 	dup2(fd, 2);
-	syscall(SYS_close_range, 3U, ~0U, 0);
+	/* Into the sandbox's cgroups before exec: every page and thread
+	 * QEMU ever has is charged there. */
+	for (unsigned i = 0; i < c->ncgroup_fds; i++) {
+		if (write(c->cgroup_fds[i], "0", 1) < 0) {
+			fprintf(stderr, "sbxfs: joining cgroup: %s\n",
+				strerror(errno));
+			_exit(125);
+		}
+	}
+	if (c->tap_fd > 0) {
+		/* dup2 clears close-on-exec; on fd 3 already, clear it. */
+		if (c->tap_fd == 3)
+			fcntl(3, F_SETFD, 0);
+		else if (dup2(c->tap_fd, 3) < 0)
+			_exit(126);
+		syscall(SYS_close_range, 4U, ~0U, 0);
+	} else {
+		syscall(SYS_close_range, 3U, ~0U, 0);
+	}
 	setsid();
 	/* The daemon blocks these for its signalfd; QEMU must see them. */
 	sigset_t all;

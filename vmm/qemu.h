@@ -5,6 +5,7 @@
 #ifndef SBXFS_QEMU_H
 #define SBXFS_QEMU_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 struct qemu_cfg {
@@ -15,6 +16,20 @@ struct qemu_cfg {
 	const char *accel;	/* "kvm" or "tcg" */
 	unsigned vcpus;
 	unsigned mem_mib;
+	/* Guest RAM lives in this file: shared while a template boots (so
+	 * its snapshot needs no RAM), a private copy-on-write mapping for a
+	 * sandbox made from it. */
+	const char *ram_path;
+	bool ram_shared;
+	/* Restore: QEMU starts paused, waiting for migrate-incoming. */
+	bool incoming;
+	/* cgroup.procs files the child joins before exec (vmm/cgroup.h). */
+	const int *cgroup_fds;
+	unsigned ncgroup_fds;
+	/* The sandbox's tap (netpol/), > 0 to give the guest a virtio-net
+	 * device with this MAC; 0 for none. */
+	int tap_fd;
+	const char *mac;
 };
 
 /* Forks and execs QEMU in its own session, so it outlives a daemon
