@@ -57,6 +57,7 @@ OBJS += fs/names.o
 OBJS += fs/evlog.o
 OBJS += fs/spool.o
 OBJS += fs/job.o
+OBJS += fs/persist.o
 OBJS += fs/console.o
 OBJS += fs/guard.o
 OBJS += fs/sandbox.o

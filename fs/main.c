@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -311,6 +312,7 @@ int main(int argc, char **argv)
 	enum log_level lvl;
 	const char *accel;
 	char *images, *state, *mnt, errmsg[256];
+	struct stat st;
 	int sigfd, r;
 
 	if (parse_options(argc, argv, &o) < 0) {
@@ -335,6 +337,11 @@ int main(int argc, char **argv)
 	}
 	state = realpath(o.state, NULL);
 	images = o.images ? realpath(o.images, NULL) : default_images();
+	if (stat(o.mountpoint, &st) < 0 && errno == ENOTCONN) {
+		/* The mount of a daemon that died: detach it and take over. */
+		log_warn("'%s' is a dead fuse mount, detaching it", o.mountpoint);
+		umount2(o.mountpoint, MNT_DETACH);
+	}
 	mnt = realpath(o.mountpoint, NULL);
 	if (!state || !images || !mnt) {
 		log_err("'%s': %s", !state ? o.state : !images ? o.images :
@@ -351,9 +358,14 @@ int main(int argc, char **argv)
 					  .boot_timeout_s = o.boot_timeout,
 					  .suspend_after_s = o.suspend_after });
 	template_init(o.ram_dir, state);
+	if (loop_init() < 0) {
+		log_err("setting up the event loop: %s", strerror(errno));
+		return 1;
+	}
+	sandbox_recover_all();
 	ops_init(&(struct ops_config){ .version = SBXFS_VERSION,
 				       .accel = accel, .images_dir = images });
-	if (loop_init() < 0 || setup_signals(&sigfd) < 0) {
+	if (setup_signals(&sigfd) < 0) {
 		log_err("setting up the event loop: %s", strerror(errno));
 		return 1;
 	}

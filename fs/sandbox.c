@@ -2,6 +2,7 @@
  * Everything here runs on the loop thread.  A sandbox is freed in one
  * place, finish_destroy(), after its QEMU has been reaped; every callback
  * still waiting on it is answered there. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -15,6 +16,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "names.h"
+#include "persist.h"
 #include "qemu.h"
 #include "qmp.h"
 #include "sandbox.h"
@@ -52,6 +55,10 @@ static struct sandbox *all;
 static unsigned long last_id;
 
 static void try_connect(void *data);
+static void mark_dirty(struct sandbox *sb);
+
+/* Every change worth an event is worth saving: state.json follows. */
+#define sb_event(sb, ...) (mark_dirty(sb), evlog_add(&(sb)->ev, __VA_ARGS__))
 static void on_migration(struct sandbox *sb, const char *status);
 static void on_vm_gone(struct sandbox *sb, int status);
 static void template_failed(struct template *t);
@@ -63,6 +70,33 @@ static void on_auto_suspend(void *data);
 void sandbox_init(const struct sb_config *c)
 {
 	cfg = *c;
+}
+
+static struct loop_timer *flush_timer;
+
+/* Records are written once per turn of the loop, however many changes
+ * the turn made. */
+static void flush_dirty(void *data)
+{
+	flush_timer = NULL;
+	for (struct sandbox *sb = all; sb; sb = sb->next) {
+		int r;
+
+		if (!sb->dirty || sb->destroying)
+			continue;
+		sb->dirty = false;
+		r = persist_save(sb);
+		if (r < 0)
+			log_err("sandbox '%s': saving state.json: %s", sb->name,
+				strerror(-r));
+	}
+}
+
+static void mark_dirty(struct sandbox *sb)
+{
+	sb->dirty = true;
+	if (!flush_timer)
+		flush_timer = loop_timer_add(0, flush_dirty, NULL);
 }
 
 struct sandbox *sandbox_find(const char *name)
@@ -279,7 +313,7 @@ static void on_setup_done(struct sandbox *sb, json_t *hdr, bool ok)
 	sb->boot_timer = NULL;
 	sb->state = SB_RUNNING;
 	sb->started_ms = loop_now_ms();
-	evlog_add(&sb->ev, "running", NULL);
+	sb_event(sb, "running", NULL);
 	log_info("sandbox '%s': running (pid %d)", sb->name, (int)sb->pid);
 	wait_fire(sb, W_READY, 0, 0);
 }
@@ -289,7 +323,7 @@ static void on_started(struct sandbox *sb, struct job *j)
 	if (j->state != JOB_STARTING)
 		return;
 	j->state = JOB_RUNNING;
-	evlog_add(&sb->ev, "job-start", "job=%lu", j->n);
+	sb_event(sb, "job-start", "job=%lu", j->n);
 	wait_fire(sb, W_EXEC, j->n, 0);
 }
 
@@ -330,7 +364,7 @@ static void on_out(struct sandbox *sb, struct job *j, json_t *hdr,
 		log_debug("sandbox '%s': job %lu: output past a gap, dropped",
 			  sb->name, j->n);
 	else if (r == 1)
-		evlog_add(&sb->ev, "output-truncated", "job=%lu bytes=%llu",
+		sb_event(sb, "output-truncated", "job=%lu bytes=%llu",
 			  j->n, (unsigned long long)guard_job_output_max());
 	else if (r < 0)
 		log_err("sandbox '%s': job %lu: spooling output: %s", sb->name,
@@ -367,7 +401,7 @@ static void on_exit_frame(struct sandbox *sb, struct job *j, json_t *hdr)
 		j->state = JOB_KILLED;
 		j->sig = SIGKILL;
 		snprintf(j->why, sizeof(j->why), "%s", reason);
-		evlog_add(&sb->ev, reason, "job=%lu", j->n);
+		sb_event(sb, reason, "job=%lu", j->n);
 	} else if (json_is_integer(sig)) {
 		j->state = JOB_KILLED;
 		j->sig = json_integer_value(sig);
@@ -378,9 +412,9 @@ static void on_exit_frame(struct sandbox *sb, struct job *j, json_t *hdr)
 	}
 	job_end(j);
 	if (j->state == JOB_EXITED)
-		evlog_add(&sb->ev, "job-exit", "job=%lu code=%d", j->n, j->code);
+		sb_event(sb, "job-exit", "job=%lu code=%d", j->n, j->code);
 	else
-		evlog_add(&sb->ev, "job-exit", "job=%lu signal=%d", j->n, j->sig);
+		sb_event(sb, "job-exit", "job=%lu signal=%d", j->n, j->sig);
 ack:
 	j->acked_out = job_received(j, 1);
 	j->acked_err = job_received(j, 2);
@@ -642,7 +676,7 @@ static void finish_destroy(struct sandbox *sb)
 		job_free(sb->jobs[i]);
 	free(sb->jobs);
 	if (sb->state != SB_STARTING)
-		evlog_add(&sb->ev, "destroyed", NULL);
+		sb_event(sb, "destroyed", NULL);
 	evlog_fini(&sb->ev);
 	if (sb->dirfd >= 0)
 		close(sb->dirfd);
@@ -677,7 +711,7 @@ static void crashed(struct sandbox *sb, const char *why)
 		snprintf(j->why, sizeof(j->why), "crash");
 		job_end(j);
 	}
-	evlog_add(&sb->ev, "crashed", "reason=%s", sb->reason);
+	sb_event(sb, "crashed", "reason=%s", sb->reason);
 	/* Nothing more will happen in it but "destroyed": readers of events
 	 * get end of file instead of waiting for the rmdir. */
 	spool_end(&sb->ev.sp);
@@ -871,7 +905,7 @@ static int begin_start(struct sandbox *sb)
 {
 	switch (sb->tpl->state) {
 	case TPL_READY:
-		evlog_add(&sb->ev, "restoring", "template=%s/%s", sb->image,
+		sb_event(sb, "restoring", "template=%s/%s", sb->image,
 			  sb->shape);
 		return restore_from(sb, sb->tpl->dev);
 	case TPL_BUILDING:
@@ -885,7 +919,7 @@ static int begin_start(struct sandbox *sb)
 	}
 	sb->tpl->state = TPL_BUILDING;
 	sb->phase = PH_TPL_BOOT;
-	evlog_add(&sb->ev, "booting", "template=%s/%s", sb->image, sb->shape);
+	sb_event(sb, "booting", "template=%s/%s", sb->image, sb->shape);
 	log_info("sandbox '%s': no template for %s/%s yet, booting one",
 		 sb->name, sb->image, sb->shape);
 	return spawn_vm(sb, true, NULL);
@@ -1007,7 +1041,7 @@ int sandbox_create(const char *name, const char *shape, const char *image,
 	sb->tpl = template_get(image, shp->name, sb->kernel, sb->initrd);
 	r = sb->tpl ? wait_add(sb, W_READY, 0, fn, NULL, data) : -ENOMEM;
 	if (r == 0) {
-		evlog_add(&sb->ev, "created", "shape=%s image=%s", sb->shape,
+		sb_event(sb, "created", "shape=%s image=%s", sb->shape,
 			  image);
 		r = begin_start(sb);
 	}
@@ -1151,7 +1185,7 @@ static void on_restored_cont(void *data, json_t *ret, json_t *err)
 	sb->state = SB_RUNNING;
 	sb->paused_ms += loop_now_ms() - sb->paused_at;
 	snprintf(sb->reason, sizeof(sb->reason), "-");
-	evlog_add(&sb->ev, "resumed", "from=disk");
+	sb_event(sb, "resumed", "from=disk");
 	send_setup(sb, false);
 	log_info("sandbox '%s': resumed from disk", sb->name);
 	wait_fire(sb, W_RESUME, 0, 0);
@@ -1246,7 +1280,7 @@ static void on_vm_gone(struct sandbox *sb, int st)
 		sb->phase = PH_NONE;
 		sb->suspended = true;
 		snprintf(sb->reason, sizeof(sb->reason), "suspended");
-		evlog_add(&sb->ev, "suspended", NULL);
+		sb_event(sb, "suspended", NULL);
 		log_info("sandbox '%s': suspended to disk", sb->name);
 		wait_fire(sb, W_SUSPEND, 0, 0);
 		return;
@@ -1470,9 +1504,9 @@ int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
 	}
 	child->next = all;
 	all = child;
-	evlog_add(&child->ev, "created", "shape=%s image=%s parent=%s",
+	sb_event(child, "created", "shape=%s image=%s parent=%s",
 		  child->shape, child->image, sb->name);
-	evlog_add(&sb->ev, "forked", "child=%s", name);
+	sb_event(sb, "forked", "child=%s", name);
 	log_info("sandbox '%s': forking into '%s'", sb->name, name);
 	return 0;
 }
@@ -1484,7 +1518,7 @@ static void on_lifetime_paused(void *data, int err)
 	if (!sb || err < 0)
 		return;
 	snprintf(sb->reason, sizeof(sb->reason), "timeout");
-	evlog_add(&sb->ev, "timeout", NULL);
+	sb_event(sb, "timeout", NULL);
 	log_info("sandbox '%s': lifetime of %u s is over, paused", sb->name,
 		 sb->lifetime_s);
 }
@@ -1656,7 +1690,7 @@ static void on_stop_cont(void *data, json_t *ret, json_t *err)
 	} else if (op->pause) {
 		sb->state = SB_PAUSED;
 		sb->paused_at = loop_now_ms();
-		evlog_add(&sb->ev, "paused", NULL);
+		sb_event(sb, "paused", NULL);
 		if (cfg.suspend_after_s)
 			sb->suspend_timer = loop_timer_add(
 				cfg.suspend_after_s * 1000, on_auto_suspend, sb);
@@ -1665,7 +1699,7 @@ static void on_stop_cont(void *data, json_t *ret, json_t *err)
 		sb->paused_ms += loop_now_ms() - sb->paused_at;
 		if (strcmp(sb->reason, "timeout") == 0)
 			snprintf(sb->reason, sizeof(sb->reason), "-");
-		evlog_add(&sb->ev, "resumed", NULL);
+		sb_event(sb, "resumed", NULL);
 		drop_saved(sb);
 		/* The guest's clock stood still while it was stopped. */
 		send_setup(sb, false);
@@ -1734,4 +1768,164 @@ int sandbox_pause(struct sandbox *sb, sb_done_fn fn, void *data)
 int sandbox_resume(struct sandbox *sb, sb_done_fn fn, void *data)
 {
 	return stop_cont(sb, false, fn, data);
+}
+
+/* Recovery after a daemon restart */
+
+/* A pid is ours only if that process runs in the sandbox's folder: after
+ * a reboot or a long time the number may belong to anything. */
+static bool vm_is_ours(const struct sandbox *sb)
+{
+	char link[64], cwd[PATH_MAX];
+	ssize_t n;
+
+	if (sb->pid <= 0)
+		return false;
+	snprintf(link, sizeof(link), "/proc/%d/cwd", (int)sb->pid);
+	n = readlink(link, cwd, sizeof(cwd) - 1);
+	if (n < 0)
+		return false;
+	cwd[n] = '\0';
+	return strcmp(cwd, sb->dir) == 0;
+}
+
+static int recover_jobs(struct sandbox *sb, json_t *jobs)
+{
+	size_t i, n = json_array_size(jobs);
+	json_t *o;
+	unsigned long max = 0;
+
+	json_array_foreach(jobs, i, o) {
+		unsigned long k = json_integer_value(json_object_get(o, "n"));
+
+		if (k > max && k < (1UL << 31))
+			max = k;
+	}
+	sb->jobs = calloc(max ? max : 1, sizeof(*sb->jobs));
+	if (!sb->jobs)
+		return -ENOMEM;
+	json_array_foreach(jobs, i, o) {
+		unsigned long k = json_integer_value(json_object_get(o, "n"));
+		const char *cmd = json_string_value(json_object_get(o, "cmd"));
+		const char *why = json_string_value(json_object_get(o, "why"));
+		struct job *j;
+		int r;
+
+		if (k == 0 || k > max || !cmd || sb->jobs[k - 1])
+			continue;
+		r = job_new(sb->dir, k, cmd, &j);
+		if (r < 0)
+			return r;
+		j->state = json_integer_value(json_object_get(o, "state"));
+		j->code = json_integer_value(json_object_get(o, "code"));
+		j->sig = json_integer_value(json_object_get(o, "sig"));
+		snprintf(j->why, sizeof(j->why), "%s", why ? why : "");
+		j->acked_out = json_integer_value(json_object_get(o, "acked_out"));
+		j->acked_err = json_integer_value(json_object_get(o, "acked_err"));
+		j->stdin_closed = json_is_true(json_object_get(o, "stdin_closed"));
+		if (j->state == JOB_EXITED || j->state == JOB_KILLED)
+			job_end(j);
+		sb->jobs[k - 1] = j;
+	}
+	sb->njobs = max;
+	(void)n;
+	return 0;
+}
+
+/* Attaches to a VM that outlived its daemon, or records that it did not. */
+static void reattach(struct sandbox *sb)
+{
+	if (sb->suspended || sb->state == SB_CRASHED ||
+	    sb->state == SB_STOPPED) {
+		sb->pid = sb->suspended ? 0 : sb->pid;
+		return;
+	}
+	if (vm_is_ours(sb))
+		sb->pidfd = syscall(SYS_pidfd_open, sb->pid, 0);
+	if (sb->pidfd < 0) {
+		crashed(sb, "vmm-exited");
+		return;
+	}
+	sb->pid_src = loop_add(sb->pidfd, EPOLLIN, on_vm_exit, sb);
+	sb->connect_timer = loop_timer_add(0, try_connect, sb);
+	log_info("sandbox '%s': attached to its running vm (pid %d)", sb->name,
+		 (int)sb->pid);
+}
+
+static void recover_one(const char *name)
+{
+	char shape[64];
+	struct sandbox *sb = calloc(1, sizeof(*sb));
+	json_t *jobs = NULL;
+	int r;
+
+	if (!sb)
+		return;
+	sb->pidfd = sb->dirfd = -1;
+	sb->ev.sp.fd = -1;
+	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg.state_dir, name);
+	r = persist_load(sb->dir, sb, shape, sizeof(shape), &jobs);
+	sb->shp = shape_find(shape);
+	if (r == 0 && (!sb->shp || strcmp(sb->name, name) != 0 ||
+		       !name_valid(name)))
+		r = -EINVAL;
+	if (r == 0 && sb->state == SB_STARTING)
+		r = -EAGAIN;
+	if (r < 0) {
+		/* Half made when the daemon died: nobody was told it exists. */
+		log_warn("sandbox folder '%s': %s, removing it", name,
+			 r == -EAGAIN ? "it was still starting" :
+			 "no readable state.json");
+		if (vm_is_ours(sb))
+			kill(sb->pid, SIGKILL);
+		remove_tree(sb->dir);
+		json_decref(jobs);
+		free(sb);
+		return;
+	}
+	sb->id = ++last_id;
+	sb->shape = sb->shp->name;
+	sb->dirfd = open(sb->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	image_paths(sb->image, sb->kernel, sb->initrd, sizeof(sb->kernel));
+	sb->tpl = template_get(sb->image, sb->shape, sb->kernel, sb->initrd);
+	r = sb->dirfd < 0 || !sb->tpl ? -ENOMEM : recover_jobs(sb, jobs);
+	json_decref(jobs);
+	if (r == 0) {
+		char events[PATH_MAX + 8];
+
+		snprintf(events, sizeof(events), "%s/events", sb->dir);
+		r = evlog_open(&sb->ev, events);
+	}
+	if (r < 0) {
+		log_err("sandbox '%s': cannot recover: %s, leaving its folder",
+			name, strerror(-r));
+		for (size_t i = 0; i < sb->njobs; i++)
+			job_free(sb->jobs[i]);
+		free(sb->jobs);
+		if (sb->dirfd >= 0)
+			close(sb->dirfd);
+		free(sb);
+		return;
+	}
+	sb->next = all;
+	all = sb;
+	reattach(sb);
+	log_info("sandbox '%s': recovered, %s", name,
+		 sandbox_state_name(sb->state));
+}
+
+void sandbox_recover_all(void)
+{
+	DIR *d = opendir(cfg.state_dir);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "templates") == 0 ||
+		    e->d_type != DT_DIR)
+			continue;
+		recover_one(e->d_name);
+	}
+	closedir(d);
 }

@@ -65,6 +65,7 @@ struct sandbox {
 	bool setting_up;	/* ready, waiting for setup-ok */
 	bool suspended;		/* paused, on disk, no QEMU process */
 	bool saved;		/* saved.mig holds the paused state as is */
+	bool dirty;		/* state.json is behind */
 	enum sb_phase phase;
 	const struct shape *shp;
 	struct template *tpl;
@@ -98,6 +99,9 @@ struct sandbox {
 };
 
 void sandbox_init(const struct sb_config *cfg);
+/* Finds the sandboxes a daemon that died left in the state folder and
+ * attaches to their VMs; those whose VM is gone show as crashed. */
+void sandbox_recover_all(void);
 /* Stops every VM and frees everything; for daemon shutdown. */
 void sandbox_shutdown_all(void);
 
