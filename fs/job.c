@@ -56,6 +56,8 @@ int job_new(const char *sbdir, unsigned long n, const char *cmd,
 	r = spool_open(&j->err, path);
 	if (r < 0)
 		goto fail;
+	j->got_out = j->out.size;
+	j->got_err = j->err.size;
 	*out = j;
 	return 0;
 fail:
@@ -73,6 +75,50 @@ void job_free(struct job *j)
 	free(j);
 }
 
+void job_dropped_to(struct job *j, uint64_t out, uint64_t err)
+{
+	if (!j->truncated)
+		return;
+	if (out > j->got_out)
+		j->got_out = out;
+	if (err > j->got_err)
+		j->got_err = err;
+}
+
+uint64_t job_received(const struct job *j, int fd)
+{
+	return fd == 2 ? j->got_err : j->got_out;
+}
+
+int job_output(struct job *j, int fd, uint64_t off, const void *p, size_t n,
+	       uint64_t cap)
+{
+	uint64_t *got = fd == 2 ? &j->got_err : &j->got_out;
+	struct spool *s = fd == 2 ? &j->err : &j->out;
+	uint64_t skip, stored = j->out.size + j->err.size, room;
+	bool was = j->truncated;
+	int r = 0;
+
+	if (off + n <= *got)
+		return 0;
+	if (off > *got)
+		return -EAGAIN;
+	skip = *got - off;
+	p = (const char *)p + skip;
+	n -= skip;
+	*got += n;
+	room = cap && stored < cap ? cap - stored : 0;
+	if (cap && n > room) {
+		j->truncated = true;
+		n = room;
+	}
+	if (n)
+		r = spool_append(s, p, n);
+	if (r < 0)
+		return r;
+	return j->truncated && !was;
+}
+
 void job_end(struct job *j)
 {
 	spool_end(&j->out);
@@ -81,16 +127,21 @@ void job_end(struct job *j)
 
 int job_status_text(const struct job *j, char *buf, size_t len)
 {
+	/* A word after the final status, so `read st code rest` still works;
+	 * "running" stays alone, scripts compare it whole. */
+	const char *mark = j->truncated ? " truncated" : "";
+
 	switch (j->state) {
 	case JOB_STARTING:
 	case JOB_RUNNING:
 		return snprintf(buf, len, "running\n");
 	case JOB_EXITED:
-		return snprintf(buf, len, "exited %d\n", j->code);
+		return snprintf(buf, len, "exited %d%s\n", j->code, mark);
 	case JOB_KILLED:
 		if (strcmp(j->why, "signal") == 0)
-			return snprintf(buf, len, "killed signal %d\n", j->sig);
-		return snprintf(buf, len, "killed %s\n", j->why);
+			return snprintf(buf, len, "killed signal %d%s\n", j->sig,
+					mark);
+		return snprintf(buf, len, "killed %s%s\n", j->why, mark);
 	}
 	return snprintf(buf, len, "unknown\n");
 }

@@ -18,6 +18,10 @@ struct job {
 	int sig;		/* JOB_KILLED */
 	char why[16];		/* JOB_KILLED: "signal", "timeout", "crash" */
 	struct spool out, err;
+	/* Stream offsets received from the agent: equal to the spools'
+	 * sizes until the output cap, beyond it the bytes are dropped. */
+	uint64_t got_out, got_err;
+	bool truncated;
 	uint64_t acked_out, acked_err;
 	bool stdin_closed;
 };
@@ -27,6 +31,18 @@ int job_new(const char *sbdir, unsigned long n, const char *cmd,
 	    struct job **out);
 /* Removes nothing on disk; wakes every reader with EOF.  NULL is ignored. */
 void job_free(struct job *j);
+
+/* Output bytes at stream offset off of fd 1 or 2.  What was stored
+ * before is skipped; past cap bytes of stdout and stderr together the
+ * rest is dropped.  Returns 1 when this call began dropping, 0 when
+ * stored, -EAGAIN for a gap (off beyond what was received), -errno. */
+int job_output(struct job *j, int fd, uint64_t off, const void *p, size_t n,
+	       uint64_t cap);
+/* Once truncated, the agent drops output itself (ack "discard") and
+ * its exit's totals count bytes never sent: take them as received. */
+void job_dropped_to(struct job *j, uint64_t out, uint64_t err);
+/* How far stream fd (1 or 2) was received, stored or dropped. */
+uint64_t job_received(const struct job *j, int fd);
 
 /* The job is over: readers of stdout/stderr reach end of file. */
 void job_end(struct job *j);
