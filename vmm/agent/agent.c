@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "frame.h"
+#include "jobcg.h"
 #include "jobs.h"
 #include "setup.h"
 #include "util.h"
@@ -187,8 +188,8 @@ static void send_exit(struct job *j)
 	else
 		json_object_set_new(h, "code",
 				    json_integer(WEXITSTATUS(j->status)));
-	if (j->timed_out)
-		json_object_set_new(h, "reason", json_string("timeout"));
+	if (j->reason)
+		json_object_set_new(h, "reason", json_string(j->reason));
 	send_msg(h, NULL, 0);
 }
 
@@ -355,6 +356,8 @@ static void on_ack(json_t *h, const uint8_t *p, size_t n)
 	if (!j)
 		return;
 	jobs_ack(j, out > 0 ? out : 0, err > 0 ? err : 0);
+	if (json_is_true(json_object_get(h, "discard")) && !j->discard)
+		jobs_discard(j);
 	if (json_is_true(json_object_get(h, "exit")) && j->over)
 		jobs_forget(j);
 }
@@ -561,7 +564,7 @@ static void read_cmdline(void)
 static void setup_process(void)
 {
 	sigset_t chld;
-	int fd;
+	int fd, r;
 
 	/* Children inherit 0-2; a closed one would be reused by a pipe and
 	 * then lost to the CLOEXEC flag in dup2(fd, fd). */
@@ -581,6 +584,10 @@ static void setup_process(void)
 			alog("cannot shield the agent from the OOM killer");
 		close(fd);
 	}
+	r = jcg_init();
+	if (r < 0)
+		alog("job cgroups: %s: jobs run without memory, pids and cpu "
+		     "limits", strerror(-r));
 }
 
 static void drain_signals(void)
@@ -617,15 +624,16 @@ static int grow_pollset(int need)
 
 static void loop_once(void)
 {
-	int n = 2, timeout, r;
+	int n = 3, timeout, r;
 
 	timeout = jobs_tick();
-	if (grow_pollset(3 * jobs_count() + 2) < 0)
+	if (grow_pollset(3 * jobs_count() + 3) < 0)
 		alog("out of memory for the poll set, polling fewer jobs");
 	fds[0] = (struct pollfd){ ag.sigfd, POLLIN, 0 };
 	fds[1] = (struct pollfd){ ag.connected ? ag.port : -1,
 				  POLLIN | (buf_used(&ag.out) ? POLLOUT : 0), 0 };
-	n += jobs_pollfds(fds + 2, ctx + 2, fds_cap - 2);
+	fds[2] = (struct pollfd){ jcg_watch_fd(), POLLIN, 0 };
+	n += jobs_pollfds(fds + 3, ctx + 3, fds_cap - 3);
 	if (!ag.connected && (timeout < 0 || timeout > RECONNECT_POLL_MS))
 		timeout = RECONNECT_POLL_MS;
 
@@ -635,7 +643,11 @@ static void loop_once(void)
 
 	if (fds[0].revents)
 		drain_signals();
-	for (int i = 2; i < n; i++)
+	if (fds[2].revents) {
+		jcg_changed();
+		jobs_check_pids();
+	}
+	for (int i = 3; i < n; i++)
 		jobs_handle(&fds[i], &ctx[i]);
 
 	if (fds[1].revents)

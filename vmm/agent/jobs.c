@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "jobcg.h"
 #include "jobs.h"
 #include "util.h"
 
@@ -130,7 +131,7 @@ static const char **env_build(const char **extra)
 /* What the child tells the parent through the error pipe when it fails
  * before exec: the step and its errno. */
 struct child_err {
-	int step;	/* 0 chdir, 1 exec, 2 setup */
+	int step;	/* 0 chdir, 1 exec, 2 setup, 3 cgroup */
 	int err;
 };
 
@@ -145,7 +146,7 @@ static __attribute__((noreturn)) void child_fail(int fd, int step)
 
 /* Runs in the child between fork and exec: async-signal-safe calls only. */
 static __attribute__((noreturn)) void child_exec(const int fds[3], int errfd,
-						 const char *cwd,
+						 int cgfd, const char *cwd,
 						 const char *cmd,
 						 const char **envp)
 {
@@ -161,6 +162,10 @@ static __attribute__((noreturn)) void child_exec(const int fds[3], int errfd,
 
 	if (setsid() < 0)
 		child_fail(errfd, 2);
+	/* Into the job's cgroup before exec, so nothing the job runs is
+	 * ever charged to the agent's. */
+	if (cgfd >= 0 && write(cgfd, "0", 1) < 0)
+		child_fail(errfd, 3);
 	for (int i = 0; i < 3; i++)
 		if (dup2(fds[i], i) < 0)
 			child_fail(errfd, 2);
@@ -188,7 +193,8 @@ static void set_nonblock(int fd)
 static int wait_exec(pid_t pid, int errfd, const char *cwd, char *msg,
 		     size_t msg_size)
 {
-	static const char *const steps[] = { "chdir", "exec /bin/sh", "setup" };
+	static const char *const steps[] = { "chdir", "exec /bin/sh", "setup",
+					     "join cgroup" };
 	struct child_err ce;
 	ssize_t n;
 
@@ -202,7 +208,7 @@ static int wait_exec(pid_t pid, int errfd, const char *cwd, char *msg,
 	if (ce.step == 0)
 		snprintf(msg, msg_size, "chdir '%s': %s", cwd, strerror(ce.err));
 	else
-		snprintf(msg, msg_size, "%s: %s", steps[ce.step % 3],
+		snprintf(msg, msg_size, "%s: %s", steps[ce.step % 4],
 			 strerror(ce.err));
 	return ce.err ? -ce.err : -EIO;
 }
@@ -256,6 +262,7 @@ int jobs_spawn(const struct job_spec *spec, struct job **job_out,
 {
 	int pipes[4][2] = { { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } };
 	autofree const char **envp = NULL;
+	autoclose int cgfd = -1;
 	const char *cwd = spec->cwd ? spec->cwd : "/";
 	struct job *j;
 	pid_t pid;
@@ -266,6 +273,14 @@ int jobs_spawn(const struct job_spec *spec, struct job **job_out,
 		return -EEXIST;
 	}
 
+	if (jcg_enabled()) {
+		cgfd = jcg_create(spec->id);
+		if (cgfd < 0) {
+			snprintf(msg, msg_size, "cannot make the job's cgroup: %s",
+				 strerror(-cgfd));
+			return cgfd;
+		}
+	}
 	envp = env_build(spec->env);
 	j = calloc(1, sizeof(*j));
 	r = envp && j ? open_pipes(pipes) : -ENOMEM;
@@ -280,7 +295,7 @@ int jobs_spawn(const struct job_spec *spec, struct job **job_out,
 	if (pid == 0) {
 		const int fds[3] = { pipes[0][0], pipes[1][1], pipes[2][1] };
 
-		child_exec(fds, pipes[3][1], cwd, spec->cmd, envp);
+		child_exec(fds, pipes[3][1], cgfd, cwd, spec->cmd, envp);
 	}
 
 	close(take_fd(&pipes[3][1]));
@@ -288,6 +303,8 @@ int jobs_spawn(const struct job_spec *spec, struct job **job_out,
 	if (r == 0) {
 		adopt(j, spec, pid, pipes);
 		*job_out = take_ptr(&j);
+	} else {
+		jcg_remove(spec->id);
 	}
 	close_pipes(pipes);
 	free(j);
@@ -297,6 +314,7 @@ undo_pipes:
 	snprintf(msg, msg_size, "cannot start: %s", strerror(-r));
 	close_pipes(pipes);
 	free(j);
+	jcg_remove(spec->id);
 	return r;
 }
 
@@ -338,13 +356,27 @@ int jobs_stdin(struct job *j, const void *data, size_t n, bool eof)
 	return 0;
 }
 
+/* SIGKILL goes to the job's cgroup too: what left the process group
+ * (setsid, a daemonising child) is still in it. */
 int jobs_kill(struct job *j, int sig)
 {
 	if (j->over)
 		return -ESRCH;
-	if (kill(-j->pid, sig) < 0)
+	if (sig == SIGKILL)
+		jcg_kill(j->id);
+	if (kill(-j->pid, sig) < 0 && !(sig == SIGKILL && jcg_enabled()))
 		return -errno;
 	return 0;
+}
+
+void jobs_check_pids(void)
+{
+	for (struct job *j = jobs; j; j = j->next) {
+		if (j->over || j->pids_killed || !jcg_pids_hit(j->id))
+			continue;
+		j->pids_killed = true;
+		jobs_kill(j, SIGKILL);
+	}
 }
 
 static void ack_stream(struct job_stream *s, uint64_t off)
@@ -369,6 +401,18 @@ void jobs_ack(struct job *j, uint64_t out, uint64_t err)
 	ack_stream(&j->out[1], err);
 }
 
+void jobs_discard(struct job *j)
+{
+	j->discard = true;
+	for (int i = 0; i < 2; i++) {
+		struct job_stream *s = &j->out[i];
+
+		s->base += buf_used(&s->buf);
+		s->sent = s->base;
+		buf_free(&s->buf);
+	}
+}
+
 int jobs_pollfds(struct pollfd *fds, struct jobs_pollctx *ctx, int max)
 {
 	int n = 0;
@@ -390,7 +434,7 @@ int jobs_pollfds(struct pollfd *fds, struct jobs_pollctx *ctx, int max)
 	return n;
 }
 
-static void stream_read(struct job_stream *s)
+static void stream_read(struct job_stream *s, bool discard)
 {
 	static uint8_t chunk[FRAME_PAYLOAD_MAX];
 	ssize_t n;
@@ -398,6 +442,11 @@ static void stream_read(struct job_stream *s)
 	n = read(s->fd, chunk, sizeof(chunk));
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (n > 0 && discard) {
+		s->base += n;
+		s->sent = s->base;
+		return;
+	}
 	if (n <= 0 || buf_append(&s->buf, chunk, n) < 0)
 		close_fd(&s->fd);
 }
@@ -411,15 +460,17 @@ void jobs_handle(const struct pollfd *fd, const struct jobs_pollctx *ctx)
 	if (ctx->which == 0)
 		stdin_flush(j);
 	else if (j->out[ctx->which - 1].fd == fd->fd)
-		stream_read(&j->out[ctx->which - 1]);
+		stream_read(&j->out[ctx->which - 1], j->discard);
 }
 
 void jobs_reap(void)
 {
+	bool reaped = false;
 	int status;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		reaped = true;
 		for (struct job *j = jobs; j; j = j->next) {
 			if (j->pid != pid || j->leader_exited)
 				continue;
@@ -429,6 +480,21 @@ void jobs_reap(void)
 			break;
 		}
 	}
+	/* The last process of a finished job's cgroup may be this one. */
+	if (reaped)
+		jcg_sweep();
+}
+
+/* Why the kernel or we killed the job, read before its cgroup goes. */
+static const char *kill_reason(struct job *j)
+{
+	if (j->timed_out)
+		return "timeout";
+	if (jcg_oom_killed(j->id))
+		return "oom";
+	if (j->pids_killed)
+		return "pids";
+	return NULL;
 }
 
 static void finish(struct job *j)
@@ -436,6 +502,8 @@ static void finish(struct job *j)
 	close_fd(&j->out[0].fd);
 	close_fd(&j->out[1].fd);
 	close_stdin(j);
+	j->reason = kill_reason(j);
+	jcg_remove(j->id);
 	j->over = true;
 }
 
@@ -486,7 +554,7 @@ int jobs_tick(void)
 			timeout = min_timeout(timeout, j->deadline_ms - now);
 			continue;
 		}
-		kill(-j->pid, SIGKILL);
+		jobs_kill(j, SIGKILL);
 		j->timed_out = true;
 		j->deadline_ms = 0;
 	}

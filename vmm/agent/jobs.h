@@ -39,8 +39,11 @@ struct job {
 	int64_t deadline_ms;		/* timeout, 0 = none */
 	int64_t linger_from_ms;		/* leader exit, less backpressure */
 	bool leader_exited, timed_out;
+	bool pids_killed;		/* hit its cgroup's pids.max */
+	const char *reason;		/* of the kill: "timeout", "oom", "pids" */
 	int status;			/* of waitpid */
 
+	bool discard;			/* the host keeps no more output */
 	bool over;			/* exit decided, pipes closed */
 	bool exit_sent;			/* on this connection */
 };
@@ -63,6 +66,9 @@ int jobs_spawn(const struct job_spec *spec, struct job **job_out,
 int jobs_stdin(struct job *j, const void *data, size_t n, bool eof);
 int jobs_kill(struct job *j, int sig);
 void jobs_ack(struct job *j, uint64_t out, uint64_t err);
+/* From now on the job's output is read and dropped, offsets counting
+ * on, so a job past the host's output cap is not held up. */
+void jobs_discard(struct job *j);
 void jobs_forget(struct job *j);
 
 uint64_t jobs_unacked(const struct job *j);
@@ -77,6 +83,8 @@ void jobs_handle(const struct pollfd *fd, const struct jobs_pollctx *ctx);
 
 /* Reaps every child that has exited, jobs or orphans. */
 void jobs_reap(void);
+/* Kills the jobs whose cgroup refused a fork (a fork bomb, most likely). */
+void jobs_check_pids(void);
 
 /* Fires timeouts and ends jobs whose output is done; returns the poll
  * timeout in ms until the next timer, or -1 for none. */

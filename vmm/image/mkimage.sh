@@ -23,7 +23,8 @@ cache=$3
 # In dependency order: busybox insmod does not resolve dependencies and
 # fails with "unknown symbol" when a module comes before what it needs.
 MODULES="virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev
-virtio_pci virtio_console virtio_blk failover net_failover virtio_net"
+virtio_pci virtio_console virtio_blk failover net_failover virtio_net
+pvpanic pvpanic-pci"
 BUSYBOX=/bin/busybox
 : "${SOURCE_DATE_EPOCH:=0}"
 
