@@ -229,8 +229,11 @@ const char *guard_vm_gone(struct sandbox *sb)
 	if (cgroup_oom_killed(&g->cg))
 		why = "vmm-oom";
 	else if (console_tail_has(&g->con, "Kernel panic"))
-		why = console_tail_has(&g->con, "Out of memory") ||
-		      console_tail_has(&g->con, "out of memory") ?
+		/* "System is deadlocked on memory" when nothing is left to
+		 * kill (the agent is exempt), "Out of memory" with
+		 * panic_on_oom. */
+		why = console_tail_has(&g->con, "deadlocked on memory") ||
+		      console_tail_has(&g->con, "Out of memory") ?
 		      "oom" : "panic";
 	if (cgroup_remove(&g->cg) < 0)
 		log_warn("sandbox '%s': removing its cgroup: busy, ignoring",

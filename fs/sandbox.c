@@ -1823,6 +1823,12 @@ static int recover_jobs(struct sandbox *sb, json_t *jobs)
 		j->acked_out = json_integer_value(json_object_get(o, "acked_out"));
 		j->acked_err = json_integer_value(json_object_get(o, "acked_err"));
 		j->stdin_closed = json_is_true(json_object_get(o, "stdin_closed"));
+		/* Acked past what is stored: the output was capped, and the
+		 * agent dropped the rest (fs/job.h). */
+		if (j->acked_out > j->got_out || j->acked_err > j->got_err) {
+			j->truncated = true;
+			job_dropped_to(j, j->acked_out, j->acked_err);
+		}
 		if (j->state == JOB_EXITED || j->state == JOB_KILLED)
 			job_end(j);
 		sb->jobs[k - 1] = j;
@@ -1896,6 +1902,8 @@ static void recover_one(const char *name)
 		snprintf(events, sizeof(events), "%s/events", sb->dir);
 		r = evlog_open(&sb->ev, events);
 	}
+	if (r == 0)
+		r = guard_attach(sb);
 	if (r < 0) {
 		log_err("sandbox '%s': cannot recover: %s, leaving its folder",
 			name, strerror(-r));
