@@ -313,8 +313,13 @@ static void on_setup_done(struct sandbox *sb, json_t *hdr, bool ok)
 	sb->boot_timer = NULL;
 	sb->state = SB_RUNNING;
 	sb->started_ms = loop_now_ms();
-	sb_event(sb, "running", NULL);
-	log_info("sandbox '%s': running (pid %d)", sb->name, (int)sb->pid);
+	/* Where it came from, so a script can tell a warm start: every
+	 * sandbox is restored; the first of a pair built the template. */
+	sb_event(sb, "running", "from=%s%s", sb->from_fork ? "fork" : "template",
+		 sb->built_template ? " template=new" : "");
+	log_info("sandbox '%s': running (pid %d, from %s)", sb->name,
+		 (int)sb->pid, sb->from_fork ? "a fork" : sb->built_template ?
+		 "a new template" : "the template");
 	wait_fire(sb, W_READY, 0, 0);
 }
 
@@ -905,8 +910,6 @@ static int begin_start(struct sandbox *sb)
 {
 	switch (sb->tpl->state) {
 	case TPL_READY:
-		sb_event(sb, "restoring", "template=%s/%s", sb->image,
-			  sb->shape);
 		return restore_from(sb, sb->tpl->dev);
 	case TPL_BUILDING:
 		sb->phase = PH_TPL_WAIT;
@@ -919,7 +922,7 @@ static int begin_start(struct sandbox *sb)
 	}
 	sb->tpl->state = TPL_BUILDING;
 	sb->phase = PH_TPL_BOOT;
-	sb_event(sb, "booting", "template=%s/%s", sb->image, sb->shape);
+	sb->built_template = true;
 	log_info("sandbox '%s': no template for %s/%s yet, booting one",
 		 sb->name, sb->image, sb->shape);
 	return spawn_vm(sb, true, NULL);
@@ -1479,6 +1482,7 @@ int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
 		return r;
 	}
 	child->tpl = sb->tpl;
+	child->from_fork = true;
 	memcpy(child->kernel, sb->kernel, sizeof(sb->kernel));
 	memcpy(child->initrd, sb->initrd, sizeof(sb->initrd));
 	r = copy_jobs(child, sb);

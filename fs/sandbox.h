@@ -66,6 +66,7 @@ struct sandbox {
 	bool suspended;		/* paused, on disk, no QEMU process */
 	bool saved;		/* saved.mig holds the paused state as is */
 	bool dirty;		/* state.json is behind */
+	bool built_template, from_fork;	/* how it started, for events */
 	enum sb_phase phase;
 	const struct shape *shp;
 	struct template *tpl;

@@ -4,19 +4,19 @@
 . "$(dirname "$0")/lib.sh"
 
 need_daemon_prereqs
-plan 50
+plan 51
 start_daemon || fatal "daemon mounts the tree"
 
 # --- warm starts -------------------------------------------------------
 fs mkdir "$M/first" || fatal "mkdir first"
-like "$(event_types first)" "created booting restoring running" \
-	"the first sandbox boots the template, then restores from it"
+like "$(events_now first | grep ' running ')" "running from=template template=new" \
+	"the first sandbox built the template and was restored from it"
 
 names="w1 w2 w3 w4 w5 w6 w7 w8 w9 w10"
 restored=0 made=0
 for n in $names; do
 	fs mkdir "$M/$n" && made=$((made + 1))
-	[ "$(event_types "$n")" = "created restoring running" ] &&
+	[ "$(events_now "$n" | awk '$3 == "running" { print $4, $5 }')" = "from=template " ] &&
 		restored=$((restored + 1))
 done
 is "$made" 10 "ten more mkdirs"
@@ -64,6 +64,7 @@ t0=$(now_ms)
 is "$(errno_of write "$M/$p/ctl" $'fork kid\n')" OK "fork kid"
 diag "fork took $(( $(now_ms) - t0 )) ms"
 is "$(status_of "$M/kid/status" state)" running "the child is running"
+like "$(events_now kid | grep ' running ')" "running from=fork" "its events say it came from a fork"
 is "$(status_of "$M/$p/status" state)" paused "the parent is still paused"
 ok "the child has the parent's jobs" test -e "$M/kid/jobs/$J/stdout"
 sleep 2
