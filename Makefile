@@ -81,6 +81,7 @@ UNIT_TESTS += $(B)/tests/unit/ctl.t
 UNIT_TESTS += $(B)/tests/unit/frame.t
 UNIT_TESTS += $(B)/tests/unit/names.t
 UNIT_TESTS += $(B)/tests/unit/limits.t
+UNIT_TESTS += $(B)/tests/unit/job.t
 UNIT_TESTS += $(B)/tests/unit/egress_list.t
 
 IMAGE := $(B)/images/base/1
@@ -127,6 +128,7 @@ $(B)/tests/unit/ctl.t: $(B)/tests/unit/ctl.o $(B)/fs/ctl.o $(B)/fs/names.o
 $(B)/tests/unit/frame.t: $(B)/tests/unit/frame.o $(B)/vmm/frame.o
 $(B)/tests/unit/names.t: $(B)/tests/unit/names.o $(B)/fs/names.o
 $(B)/tests/unit/limits.t: $(B)/tests/unit/limits.o $(B)/lib/size.o $(B)/vmm/cgroup.o
+$(B)/tests/unit/job.t: $(B)/tests/unit/job.o $(B)/fs/job.o $(B)/fs/spool.o
 $(B)/tests/unit/egress_list.t: $(B)/tests/unit/egress_list.o $(B)/netpol/egress_list.o
 $(B)/tests/unit/%.t:
 	$(call msg,LD,$@)

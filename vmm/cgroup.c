@@ -218,7 +218,7 @@ static void sweep_stale(const char *parent)
 		snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
 		sd = opendir(path);
 		while (sd && (se = readdir(sd))) {
-			char sub[1300];
+			char sub[1900];
 
 			if (se->d_type != DT_DIR || se->d_name[0] == '.')
 				continue;
