@@ -8,6 +8,8 @@ PKGS=(
 	build-essential pkg-config libfuse3-dev fuse3 libjansson-dev
 	qemu-system-x86 busybox-static cpio xz-utils iproute2 util-linux
 	perl procps ca-certificates
+	clang llvm libbpf-dev bpftool libnftables-dev nftables
+	socat dnsmasq-base
 )
 
 installed() {

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "egress_file.h"
 #include "names.h"
 #include "render.h"
 #include "sandbox.h"
@@ -41,25 +42,27 @@ static int jobs_running(const struct sandbox *sb, unsigned *total)
 /* The fixed keys of status, in the contract's order. */
 static json_t *status_object(const struct sandbox *sb)
 {
-	char jobs[32];
+	char jobs[32], left[24], addr[80];
 	unsigned total, run = jobs_running(sb, &total);
 
 	snprintf(jobs, sizeof(jobs), "%u/%u", run, total);
+	egress_quota_left(sb, left, sizeof(left));
+	egress_address(sb, addr, sizeof(addr));
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, "
 			 "s:s, s:I, s:s, s:s, s:s}",
 			 "name", sb->name,
 			 "state", sandbox_state_name(sb->state),
-			 "reason", sb->reason,
+			 "reason", egress_reason(sb),
 			 "shape", sb->shape,
 			 "image", sb->image,
 			 "accel", info->accel,
 			 "pid", (json_int_t)(sb->pidfd >= 0 ? sb->pid : 0),
 			 "uptime", (json_int_t)(sandbox_uptime_ms(sb) / 1000),
 			 "jobs", jobs,
-			 "egress", "off",
-			 "egress_bytes", (json_int_t)0,
-			 "quota_left", "unlimited",
-			 "address", "-",
+			 "egress", egress_status(sb),
+			 "egress_bytes", (json_int_t)egress_status_bytes(sb),
+			 "quota_left", left,
+			 "address", addr,
 			 "error", sb->error[0] ? sb->error : "-");
 }
 
@@ -201,9 +204,9 @@ int render_node(const struct node *n, char **text, size_t *len)
 	case N_STATUS_JSON:
 		return status_json(sb, text, len);
 	case N_QUOTA:
-		return dup_text("limit unlimited\nused 0\n", text, len);
+		return quota_file_text(sb, text, len);
 	case N_EGRESS:
-		return dup_text("", text, len);
+		return egress_file_text(sb, text, len);
 	case N_JOB_STATUS:
 		job_status_text(j, line, sizeof(line));
 		return dup_text(line, text, len);

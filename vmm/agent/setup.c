@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "setup.h"
 #include "util.h"
 
@@ -99,5 +100,7 @@ int setup_apply(json_t *h, char *err, size_t errlen)
 		snprintf(err, errlen, "setup: hostname: %s", strerror(errno));
 		return -errno;
 	}
+	if (json_is_object(json_object_get(h, "net")))
+		return net_apply(json_object_get(h, "net"), err, errlen);
 	return 0;
 }
