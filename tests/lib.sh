@@ -23,6 +23,7 @@ _failed=0
 _planned=
 _daemons=()
 _mounts=()
+_at_exit=()
 
 # --- TAP ---------------------------------------------------------------
 
@@ -127,12 +128,14 @@ is_mounted() {
 
 # start_daemon [EXTRA_ARG...]: the daemon on $M with state $STATE, logging
 # to $LOG, in a new network namespace so nothing it starts can reach any
-# other host.  Returns once the tree is mounted and answers.
+# other host (or in the named one $DAEMON_NETNS, which a test built, see
+# tests/netlib.sh).  Returns once the tree is mounted and answers.
 start_daemon() {
-	local i
+	local i netns=(unshare --net)
 
+	[ -n "${DAEMON_NETNS:-}" ] && netns=(nsenter "--net=/run/netns/$DAEMON_NETNS")
 	mkdir -p "$M" "$STATE"
-	unshare --net "$SBXFS" -f --state "$STATE" --images "$IMAGES" \
+	"${netns[@]}" "$SBXFS" -f --state "$STATE" --images "$IMAGES" \
 		--log-level "${SBXFS_LOG_LEVEL:-info}" "$@" "$M" \
 		>>"$LOG" 2>&1 &
 	DAEMON_PID=$!
@@ -222,9 +225,19 @@ _cleanup() {
 	if [ "$rc" -ne 0 ] && [ -s "$LOG" ]; then
 		diag "last lines of $LOG:" "$(tail -n 30 "$LOG")"
 	fi
+	# Hooks a test added (at_exit CMD...), once the daemons are gone.
+	for ((i = ${#_at_exit[@]} - 1; i >= 0; i--)); do
+		eval "${_at_exit[$i]}" || true
+	done
 	rm -rf "$T"
 	exit "$rc"
 }
+# at_exit CMD...: runs CMD in the EXIT trap after daemons and QEMUs are
+# gone, last added first; for worlds a test built (network namespaces).
+at_exit() {
+	_at_exit+=("$*")
+}
+
 trap _cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
