@@ -162,7 +162,7 @@ _test_pids() {
 	for d in /proc/[0-9]*; do
 		pid=${d#/proc/}
 		[ "$pid" = "$$" ] || [ "$pid" = "$BASHPID" ] && continue
-		cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+		cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
 		case $cmd in
 		*qemu-system*|*sbxfs*) ;;
 		*) continue ;;
@@ -179,7 +179,7 @@ test_qemus() {
 	local pid
 
 	for pid in $(_test_pids); do
-		case $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) in
+		case $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") in
 		*qemu-system*) echo "$pid" ;;
 		esac
 	done
