@@ -496,8 +496,13 @@ static void on_ch_event(void *data, uint32_t events)
 	if (!sb->ch)
 		return;
 	if (r < 0) {
-		log_warn("sandbox '%s': agent channel: %s, reconnecting",
-			 sb->name, strerror(-r));
+		/* Expected when we ended QEMU ourselves. */
+		bool planned = sb->destroying || sb->phase == PH_TPL_DONE ||
+			       sb->phase == PH_SUSPEND_DONE;
+
+		log_msg(planned ? LOG_LVL_DEBUG : LOG_LVL_WARN,
+			"sandbox '%s': agent channel: %s, reconnecting",
+			sb->name, strerror(-r));
 		ch_drop(sb);
 		if (!sb->connect_timer && sb->pidfd >= 0)
 			sb->connect_timer = loop_timer_add(CONNECT_RETRY_MS,
@@ -753,7 +758,9 @@ static void on_vm_exit(void *data, uint32_t events)
 	if (waitpid(sb->pid, &st, WNOHANG) <= 0)
 		st = -1;
 	why = guard_vm_gone(sb);
-	if (why && (!strcmp(sb->reason, "-") || !strcmp(sb->reason, "panic")))
+	/* Only a crash needs a reason; the console's text is the guest's. */
+	if (why && !sb->destroying &&
+	    (!strcmp(sb->reason, "-") || !strcmp(sb->reason, "panic")))
 		snprintf(sb->reason, sizeof(sb->reason), "%s", why);
 	loop_del(sb->pid_src);
 	sb->pid_src = NULL;
