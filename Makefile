@@ -32,6 +32,7 @@ CFLAGS += -std=gnu11 $(WARNINGS) -D_GNU_SOURCE -Ilib -Ivmm -Ifs -MMD -MP
 CFLAGS += -Inetpol -Ibpf -I$(B)/bpf
 CFLAGS += $(shell pkg-config --cflags $(PKGS))
 LDLIBS += $(shell pkg-config --libs $(PKGS))
+LDLIBS += -lresolv
 
 # The daemon.
 OBJS += lib/log.o

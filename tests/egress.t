@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netlib.sh"
 
-plan 44
+plan 54
 need_daemon_prereqs
 need_net_prereqs
 net_world || fatal "the test's network namespaces"
@@ -87,6 +87,29 @@ ok "replace the list with one entry" fs sh -c "echo tcp/198.51.100.3:7001 >'$M/a
 is "$(fs cat "$M/a/egress")" "tcp/198.51.100.3:7001" "only the new list is in force"
 probe a tcp 198.51.100.2 7000
 like "$OUT" '^refused' "an entry of the old list no longer holds"
+
+# Names: the gateway's resolver answers only listed names, and their
+# answers open their addresses for the TTL.
+ok "list names" fs sh -c "printf 'allowed.test:7000\n*.wild.test:7000\nshort.test:7001\n' >'$M/a/egress'"
+probe a resolve allowed.test
+is "$OUT" 198.51.100.2 "a listed name resolves"
+probe a tcp allowed.test 7000 byname
+is "$(sed -n 's/^reply=//p' <<<"$OUT")" byname "and connects"
+probe a tcp allowed.test 7001
+like "$OUT" '^refused' "but only on its listed port"
+probe a resolve blocked.test
+is "$OUT" nxdomain "a name off the list does not resolve"
+probe a tcp 198.51.100.3 7000
+like "$OUT" '^refused' "and a direct connect to its address is denied"
+probe a tcp deep.x.wild.test 7000 wild
+is "$(sed -n 's/^reply=//p' <<<"$OUT")" wild "*.wild.test covers a subdomain"
+probe a resolve wild.test
+is "$OUT" nxdomain "but not wild.test itself"
+probe a tcp short.test 7001 ttl
+is "$(sed -n 's/^reply=//p' <<<"$OUT")" ttl "a name with a 2 s TTL connects"
+sleep 3
+probe a tcp 198.51.100.3 7001
+like "$OUT" '^refused' "after its TTL a new connect to the address is refused"
 
 # Another DNS server than the gateway's is denied.
 probe a resolve allowed.test 198.51.100.2
