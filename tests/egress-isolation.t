@@ -1,18 +1,19 @@
 #!/bin/bash
 # Even a list that opens every address leaves some shut: another
 # sandbox, the host itself (gateway and uplink addresses), link-local
-# metadata; sandboxes have no shared link; a daemon that stops leaves no
+# metadata; sandboxes have no shared link; a lost filter means no network
+# until the daemon puts it back; a daemon that stops leaves no
 # tap, tc filter, BPF program or nftables table.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netlib.sh"
 
-plan 15
+plan 19
 need_daemon_prereqs
 need_net_prereqs
 net_world || fatal "the test's network namespaces"
 # A service on the host: what a guest must not reach.
 in_daemon socat TCP-LISTEN:7777,fork,reuseaddr EXEC:cat >/dev/null 2>&1 &
-start_daemon "${NET_ARGS[@]}" || fatal "daemon mounts the tree"
+start_daemon "${NET_ARGS[@]}" --heartbeat 60 || fatal "daemon mounts the tree"
 fs mkdir "$M/a" || fatal "mkdir a"
 fs mkdir "$M/b" || fatal "mkdir b"
 put_netprobe a || fatal "netprobe copied into a"
@@ -44,6 +45,22 @@ ok "its own loopback is its own ($unlike)" test "${OUT#connected}" = "$OUT"
 ok "denials of a are a's events" events_matching a "egress-denied proto=tcp dst=$b4:9000"
 nok "and not b's" events_matching b "egress-denied proto=tcp dst=$b4:9000"
 is "$(in_daemon ip -o link show type bridge | wc -l)" 0 "no bridge joins the taps"
+
+# Fail closed: with its filter gone (the daemon stopped, so it cannot put
+# it back) the guest has no network; once running, the daemon re-attaches.
+n=$(exec_job a -- 'sleep 1; netprobe tcp 198.51.100.2 7000 gap')
+kill -STOP "$DAEMON_PID"
+in_daemon tc qdisc del dev sbx1 clsact
+sleep 7
+kill -CONT "$DAEMON_PID"
+gap=$(fs cat "$M/a/jobs/$n/stdout" | head -n 1)
+ok "without its filter the guest gets nowhere ($gap)" test "${gap#connected}" = "$gap"
+sleep 2
+ok "the daemon attached the filter again" sh -c \
+	"ip netns exec $DAEMON_NETNS tc filter show dev sbx1 ingress | grep -q egress_out"
+probe a tcp 198.51.100.2 7000 back
+is "$(sed -n 's/^reply=//p' <<<"$OUT")" back "with the list it had"
+ok "and said so in the log" grep -q "no longer attached" "$LOG"
 
 ids=$(for t in sbx1 sbx2; do in_daemon tc filter show dev $t ingress; done |
       sed -n 's/.* id \([0-9]*\) .*/\1/p')
