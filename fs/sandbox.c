@@ -447,6 +447,9 @@ static void on_frame(void *ctx, json_t *hdr, const uint8_t *p, size_t n)
 		on_setup_done(sb, hdr, false);
 	else if (strcmp(t, "pong") == 0)
 		guard_pong(sb);
+	else if (strcmp(t, "oom") == 0)
+		evlog_add(&sb->ev, "oom", "kills=%lld", (long long)
+			  json_integer_value(json_object_get(hdr, "kills")));
 	else if (!j)
 		log_debug("sandbox '%s': agent '%s' for unknown job %lld",
 			  sb->name, t, (long long)id);

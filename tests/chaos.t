@@ -191,6 +191,17 @@ w_answers "after k's QEMU was killed"
 fs mkdir "$M/o" || fatal "mkdir o"
 opid=$(status_of "$M/o/status" pid)
 ocg=$(qemu_cgroups "$opid")
+# Out of the jobs' cgroup but not shielded: the OOM killer takes it, the
+# guest lives on, and the agent reports the kill at its next heartbeat.
+run_job o -- 'echo $$ >/sys/fs/cgroup/cgroup.procs; dd if=/dev/zero of=/dev/null bs=210M count=1'
+is "$STATUS" "killed signal 9" "an OOM outside the jobs' cgroup kills that process"
+for ((i = 0; i < 50; i++)); do
+	events_now o 1 | grep -q ' oom kills=' && break
+	sleep 0.1
+done
+like "$(events_now o)" "[0-9]+ [0-9]+ oom kills=[0-9]+" "events has a guest-wide 'oom kills=N'"
+run_job o -- echo alive
+is "$STATUS/$OUT" "exited 0/alive" "and the sandbox goes on"
 printf '%s\n' 'exec -- echo $$ >/sys/fs/cgroup/cgroup.procs; echo -1000 >/proc/self/oom_score_adj; dd if=/dev/zero of=/dev/null bs=210M count=1' \
 	>"$M/o/ctl" 2>/dev/null
 for ((i = 0; i < 300; i++)); do

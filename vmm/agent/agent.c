@@ -365,6 +365,13 @@ static void on_ack(json_t *h, const uint8_t *p, size_t n)
 static void on_ping(json_t *h, const uint8_t *p, size_t n)
 {
 	json_t *seq = json_object_get(h, "seq");
+	long long ooms = jcg_guest_ooms();
+
+	/* Checked once a heartbeat: the OOM killer took something that
+	 * was not a job's (a process root moved out of its cgroup). */
+	if (ooms)
+		send_msg(json_pack("{s:s, s:I}", "t", "oom", "kills",
+				   (json_int_t)ooms), NULL, 0);
 
 	send_msg(json_pack("{s:s, s:O?}", "t", "pong", "seq", seq), NULL, 0);
 }

@@ -213,6 +213,20 @@ void jcg_sweep(void)
 	}
 }
 
+long long jcg_guest_ooms(void)
+{
+	static long long seen;
+	long long all = read_key("/proc/vmstat", "oom_kill");
+	long long jobs = enabled ? read_key(JOBS "/memory.events", "oom_kill") : 0;
+	long long outside = all - (jobs > 0 ? jobs : 0), n;
+
+	if (all < 0)
+		return 0;
+	n = outside - seen;
+	seen = outside;
+	return n > 0 ? n : 0;
+}
+
 void jcg_changed(void)
 {
 	char buf[4096];

@@ -31,6 +31,10 @@ bool jcg_pids_hit(int64_t id);
 void jcg_remove(int64_t id);
 void jcg_sweep(void);
 
+/* OOM kills in the guest outside the jobs' cgroup since the last call
+ * (/proc/vmstat counts every kill, jobs/memory.events those in jobs). */
+long long jcg_guest_ooms(void);
+
 /* An inotify fd that turns readable when a job's pids.events changes
  * (a refused fork); jcg_changed() drains it.  -1 without cgroups. */
 int jcg_watch_fd(void);
