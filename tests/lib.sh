@@ -225,6 +225,13 @@ _cleanup() {
 	if [ "$rc" -ne 0 ] && [ -s "$LOG" ]; then
 		diag "last lines of $LOG:" "$(tail -n 30 "$LOG")"
 	fi
+	# Template RAM of this test's daemons (vmm/template.c names the
+	# state folder that owns each RAM folder), in case one was killed.
+	for m in /dev/shm/sbxfs-*; do
+		case $(cat "$m/owner" 2>/dev/null) in
+		"$T"/*) rm -rf "$m" ;;
+		esac
+	done
 	# Hooks a test added (at_exit CMD...), once the daemons are gone.
 	for ((i = ${#_at_exit[@]} - 1; i >= 0; i--)); do
 		eval "${_at_exit[$i]}" || true

@@ -2,6 +2,7 @@
  * I/O), device state and stamp in state_dir/templates.  The stamp names
  * the image files by size and mtime plus the QEMU binary, so a rebuilt
  * image or an upgraded QEMU never restores an old snapshot. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,10 +17,61 @@
 static char ram_dir[PATH_MAX], tpl_dir[PATH_MAX];
 static struct template *all;
 
+static void remove_ram_dir(const char *dir)
+{
+	char path[PATH_MAX + 300];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+/* RAM files outlive a daemon that crashed, for the next one to reuse.
+ * Each folder names the state folder it belongs to; once that is gone
+ * nobody will, so the first daemon to start removes it. */
+static void sweep_orphans(const char *rdir)
+{
+	char dir[PATH_MAX], owner[PATH_MAX + 16], state[PATH_MAX];
+	struct dirent *e;
+	DIR *d = opendir(rdir);
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		autoclose int fd = -1;
+		ssize_t n;
+
+		if (strncmp(e->d_name, "sbxfs-", 6) != 0)
+			continue;
+		snprintf(dir, sizeof(dir), "%s/%s", rdir, e->d_name);
+		snprintf(owner, sizeof(owner), "%s/owner", dir);
+		fd = open(owner, O_RDONLY | O_CLOEXEC);
+		n = fd < 0 ? -1 : read(fd, state, sizeof(state) - 1);
+		if (n <= 0)
+			continue;
+		state[n] = '\0';
+		if (access(state, F_OK) < 0 && errno == ENOENT)
+			remove_ram_dir(dir);
+	}
+	closedir(d);
+}
+
 void template_init(const char *rdir, const char *state_dir)
 {
+	char owner[PATH_MAX + 16];
+	autoclose int fd = -1;
 	struct stat st;
 
+	sweep_orphans(rdir);
 	/* Two daemons with different --state must not share RAM files. */
 	if (stat(state_dir, &st) < 0)
 		st.st_ino = 0;
@@ -28,6 +80,10 @@ void template_init(const char *rdir, const char *state_dir)
 	snprintf(tpl_dir, sizeof(tpl_dir), "%s/templates", state_dir);
 	mkdir(ram_dir, 0700);
 	mkdir(tpl_dir, 0700);
+	snprintf(owner, sizeof(owner), "%s/owner", ram_dir);
+	fd = open(owner, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd >= 0 && write(fd, state_dir, strlen(state_dir)) < 0)
+		return;
 }
 
 static void file_id(const char *path, char *buf, size_t len)
@@ -54,7 +110,7 @@ static void make_stamp(const char *kernel, const char *initrd, char *buf,
 
 static bool stamp_matches(const struct template *t)
 {
-	char path[PATH_MAX + 8], buf[sizeof(t->stamp)] = "";
+	char path[sizeof(t->dev) + 8], buf[sizeof(t->stamp)] = "";
 	autoclose int fd = -1;
 	ssize_t n;
 
@@ -102,7 +158,7 @@ struct template *template_get(const char *image, const char *shape,
 
 int template_done(struct template *t)
 {
-	char path[PATH_MAX + 8];
+	char path[sizeof(t->dev) + 8];
 	autoclose int fd = -1;
 	size_t n = strlen(t->stamp);
 
@@ -118,7 +174,7 @@ int template_done(struct template *t)
 
 void template_drop(struct template *t)
 {
-	char path[PATH_MAX + 8];
+	char path[sizeof(t->dev) + 8];
 
 	/* Sandboxes still mapping the old RAM file keep their pages: an
 	 * unlinked file lives on while it is mapped. */
@@ -138,6 +194,6 @@ void template_remove_all(void)
 		template_drop(t);
 		free(t);
 	}
-	rmdir(ram_dir);
+	remove_ram_dir(ram_dir);
 	rmdir(tpl_dir);
 }

@@ -12,9 +12,9 @@ enum tpl_state { TPL_NONE, TPL_BUILDING, TPL_READY };
 
 struct template {
 	char image[64], shape[32];
-	char ram[PATH_MAX];	/* guest RAM, mapped by every sandbox */
-	char dev[PATH_MAX];	/* QEMU device state (x-ignore-shared) */
-	char stamp[512];	/* what the image was when it was built */
+	char ram[PATH_MAX + 128];	/* guest RAM, mapped by every sandbox */
+	char dev[PATH_MAX + 128];	/* QEMU device state (x-ignore-shared) */
+	char stamp[2 * PATH_MAX + 256];	/* what the image was when it was built */
 	enum tpl_state state;
 	struct template *next;
 };
