@@ -110,7 +110,7 @@ $(B)/bpf/egress.skel.h: $(B)/bpf/egress.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)bpftool gen skeleton $< name egress_bpf >$@
 
-$(B)/netpol/filter.o: $(B)/bpf/egress.skel.h
+$(B)/netpol/filter.o $(B)/netpol/netpol.o: $(B)/bpf/egress.skel.h
 
 $(B)/sbxfs: $(addprefix $(B)/,$(OBJS))
 	$(call msg,LD,$@)

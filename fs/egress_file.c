@@ -12,6 +12,7 @@
 #include "log.h"
 #include "netpol.h"
 #include "sandbox.h"
+#include "sbnet.h"
 
 #define EGRESS_LINE_MAX 1024
 
@@ -122,6 +123,8 @@ static int apply(struct sandbox *sb, const struct egress_list *l)
 	if (r < 0)
 		sandbox_set_error(sb, "egress: putting the list in force: %s",
 				  strerror(-r));
+	else
+		sbnet_save(sb);
 	return r;
 }
 
@@ -213,6 +216,7 @@ int egress_recharge(struct sandbox *sb, unsigned long long bytes)
 		return r;
 	}
 	netpol_recharge(sb->np, bytes);
+	sbnet_save(sb);
 	return 0;
 }
 

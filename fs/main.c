@@ -362,6 +362,13 @@ int main(int argc, char **argv)
 		log_err("setting up the event loop: %s", strerror(errno));
 		return 1;
 	}
+	/* Before recovery: sandboxes of a previous daemon take their taps
+	 * over (fs/sbnet.c). */
+	r = netpol_init(&o.net, errmsg, sizeof(errmsg));
+	if (r < 0) {
+		log_err("--uplink %s: %s", o.net.uplink, errmsg);
+		return 1;
+	}
 	sandbox_recover_all();
 	ops_init(&(struct ops_config){ .version = SBXFS_VERSION,
 				       .accel = accel, .images_dir = images });
@@ -385,13 +392,6 @@ int main(int argc, char **argv)
 	if (errmsg[0])
 		log_warn("host cgroups: %s: sandboxes run without host limits",
 			 errmsg);
-	r = netpol_init(&o.net, errmsg, sizeof(errmsg));
-	if (r < 0) {
-		log_err("--uplink %s: %s", o.net.uplink, errmsg);
-		guard_fini();
-		fuse_session_unmount(se);
-		return 1;
-	}
 	log_info("sbxfs %s mounted on '%s' (state '%s', images '%s', accel %s, "
 		 "%s)", SBXFS_VERSION, mnt, state, images, accel,
 		 guard_describe());

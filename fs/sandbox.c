@@ -1493,6 +1493,7 @@ int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
 	}
 	child->tpl = sb->tpl;
 	child->from_fork = true;
+	sbnet_fork(child, sb);
 	memcpy(child->kernel, sb->kernel, sizeof(sb->kernel));
 	memcpy(child->initrd, sb->initrd, sizeof(sb->initrd));
 	r = copy_jobs(child, sb);
@@ -1931,6 +1932,7 @@ static void recover_one(const char *name)
 	}
 	sb->next = all;
 	all = sb;
+	sbnet_recover(sb);
 	reattach(sb);
 	log_info("sandbox '%s': recovered, %s", name,
 		 sandbox_state_name(sb->state));

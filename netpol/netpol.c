@@ -12,7 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "dns.h"
+#include "egress.skel.h"
 #include "filter.h"
 #include "log.h"
 #include "loop.h"
@@ -354,6 +358,8 @@ static int setup_tap(struct netpol *np)
 	return r;
 }
 
+static void old_counters(struct netpol *np);
+
 int netpol_create(unsigned long id, netpol_event_fn fn, void *data,
 		  struct netpol **out)
 {
@@ -602,4 +608,127 @@ static void on_tick(void *data)
 	G.tick = loop_timer_add(TICK_MS, on_tick, NULL);
 	for (struct netpol *np = G.all; np; np = np->next)
 		check_one(np);
+}
+
+void netpol_save(const struct netpol *np, struct netpol_saved *out)
+{
+	memset(out, 0, sizeof(*out));
+	snprintf(out->tap, sizeof(out->tap), "%s", np->tap);
+	out->slot = np->slot;
+	out->limit = np->limit;
+	out->tx = netpol_egress_bytes(np);
+	out->rx = np->f ? filter_rx_bytes(np->f) : np->rx_base;
+	egress_list_copy(&out->list, &np->list);
+}
+
+/* The counters of the program a previous daemon attached, read from its
+ * .bss map before ours replaces it. */
+static void old_counters(struct netpol *np)
+{
+	struct bpf_tc_hook h = { .sz = sizeof(h), .ifindex = np->ifindex,
+				 .attach_point = BPF_TC_INGRESS };
+	struct bpf_tc_opts o = { .sz = sizeof(o), .handle = 1, .priority = 1 };
+	struct bpf_prog_info pi = { 0 };
+	__u32 ids[8], len = sizeof(pi);
+	int pfd;
+
+	if (bpf_tc_query(&h, &o) < 0)
+		return;
+	pfd = bpf_prog_get_fd_by_id(o.prog_id);
+	if (pfd < 0)
+		return;
+	pi.nr_map_ids = 8;
+	pi.map_ids = (uintptr_t)ids;
+	if (bpf_obj_get_info_by_fd(pfd, &pi, &len) == 0) {
+		for (__u32 i = 0; i < pi.nr_map_ids && i < 8; i++) {
+			struct bpf_map_info mi = { 0 };
+			__u32 ml = sizeof(mi), key = 0;
+			int mfd = bpf_map_get_fd_by_id(ids[i]);
+			struct egress_bpf__bss *bss;
+
+			if (mfd < 0)
+				continue;
+			if (bpf_obj_get_info_by_fd(mfd, &mi, &ml) == 0 &&
+			    strstr(mi.name, ".bss") &&
+			    mi.value_size >= sizeof(*bss) &&
+			    (bss = calloc(1, mi.value_size))) {
+				if (bpf_map_lookup_elem(mfd, &key, bss) == 0) {
+					np->tx_base = bss->tx_bytes;
+					np->rx_base = bss->rx_bytes;
+				}
+				free(bss);
+			}
+			close(mfd);
+		}
+	}
+	close(pfd);
+}
+
+int netpol_adopt(const struct netpol_saved *s, netpol_event_fn fn,
+		 void *data, struct netpol **out)
+{
+	struct netpol *np;
+	int r;
+
+	if (!G.on || s->slot >= G.slots || G.used[s->slot])
+		return -EINVAL;
+	np = calloc(1, sizeof(*np));
+	if (!np)
+		return -ENOMEM;
+	G.used[s->slot] = 1;
+	np->slot = s->slot;
+	np->tap_fd = -1;
+	np->fn = fn;
+	np->data = data;
+	np->limit = s->limit;
+	np->tx_base = s->tx;
+	np->rx_base = s->rx;
+	snprintf(np->tap, sizeof(np->tap), "%s", s->tap);
+	slot_addrs(np->slot, &np->a);
+	r = egress_list_copy(&np->list, &s->list);
+	if (r < 0) {
+		netpol_free(np);
+		return r;
+	}
+	np->next = G.all;
+	G.all = np;
+	if (tap_ifindex(np->tap, &np->ifindex) == 0) {
+		old_counters(np);
+		r = netpol_attach(np);
+		if (r < 0)
+			log_err("tap '%s': attaching the egress filter: %s",
+				np->tap, strerror(-r));
+	}
+	r = dns_serve(np, np->a.gw4, &np->dns);
+	if (r < 0)
+		log_warn("tap '%s': resolver on the gateway: %s, ignoring",
+			 np->tap, strerror(-r));
+	*out = np;
+	return 0;
+}
+
+int netpol_ensure_tap(struct netpol *np)
+{
+	int r;
+
+	if (np->tap_fd >= 0)
+		return 0;
+	/* Held by a QEMU of the previous daemon: no fd for a new one. */
+	if (tap_ifindex(np->tap, &np->ifindex) == 0)
+		return -EBUSY;
+	r = setup_tap(np);
+	if (r == 0)
+		r = netpol_attach(np);
+	return r;
+}
+
+void netpol_inherit(struct netpol *child, const struct netpol *parent)
+{
+	uint64_t used = netpol_used(parent);
+
+	if (parent->limit != NETPOL_UNLIMITED)
+		child->limit = used >= parent->limit ? 0 : parent->limit - used;
+	if (child->f)
+		filter_set_limit(child->f, child->limit);
+	netpol_set_list(child, &parent->list);
 }

@@ -39,6 +39,27 @@ int netpol_create(unsigned long id, netpol_event_fn fn, void *data,
 /* (Re)loads and attaches the filter on the existing tap, with the list
  * and quota in force: after a daemon restart or a lost attachment. */
 int netpol_attach(struct netpol *np);
+
+/* What a restarted daemon needs to take a sandbox's network over. */
+struct netpol_saved {
+	char tap[16];
+	unsigned slot;
+	uint64_t limit, tx, rx;
+	struct egress_list list;
+};
+
+void netpol_save(const struct netpol *np, struct netpol_saved *out);
+/* Takes over the tap of a sandbox whose QEMU outlived the daemon: the
+ * same slot, the filter attached anew (its counters carried over from
+ * the old program when it is still there), list and quota as saved. */
+int netpol_adopt(const struct netpol_saved *s, netpol_event_fn fn,
+		 void *data, struct netpol **out);
+/* Makes the tap again when it went with its QEMU (a suspended sandbox
+ * of a previous daemon); 0 when there is an fd to hand over. */
+int netpol_ensure_tap(struct netpol *np);
+/* A fork's child starts with its parent's list and what is left of its
+ * quota. */
+void netpol_inherit(struct netpol *child, const struct netpol *parent);
 void netpol_free(struct netpol *np);
 
 /* The fd QEMU gets for -netdev tap,fd=N.  The daemon keeps it open for

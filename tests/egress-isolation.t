@@ -12,7 +12,7 @@ need_daemon_prereqs
 need_net_prereqs
 net_world || fatal "the test's network namespaces"
 # A service on the host: what a guest must not reach.
-in_daemon socat TCP-LISTEN:7777,fork,reuseaddr EXEC:cat >/dev/null 2>&1 &
+(in_daemon socat TCP-LISTEN:7777,fork,reuseaddr EXEC:cat >/dev/null 2>&1 &)
 start_daemon "${NET_ARGS[@]}" --heartbeat 60 || fatal "daemon mounts the tree"
 fs mkdir "$M/a" || fatal "mkdir a"
 fs mkdir "$M/b" || fatal "mkdir b"

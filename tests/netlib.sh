@@ -48,26 +48,28 @@ _net_teardown() {
 }
 
 # Servers in the server namespace: TCP echo on 7000 and 7001, UDP echo on
-# 7002, 5 MB of zeros on 8000, dnsmasq on 53 with the test names.
+# 7002, 5 MB of zeros on 8000, dnsmasq on 53 with the test names.  Not
+# jobs of the test's shell (whose trap would report their deaths):
+# _net_teardown ends every process of the two namespaces.
 _net_servers() {
 	local p
 
 	for p in 7000 7001; do
-		in_server socat TCP6-LISTEN:$p,fork,reuseaddr,ipv6only=0 \
-			EXEC:cat >/dev/null 2>&1 &
+		(in_server socat TCP6-LISTEN:$p,fork,reuseaddr,ipv6only=0 \
+			EXEC:cat >/dev/null 2>&1 &)
 	done
-	in_server socat UDP6-RECVFROM:7002,fork,ipv6only=0 EXEC:cat \
-		>/dev/null 2>&1 &
-	in_server socat TCP6-LISTEN:8000,fork,reuseaddr,ipv6only=0 \
-		SYSTEM:'head -c 5000000 /dev/zero' >/dev/null 2>&1 &
-	in_server dnsmasq --keep-in-foreground --no-resolv --no-hosts \
+	(in_server socat UDP6-RECVFROM:7002,fork,ipv6only=0 EXEC:cat \
+		>/dev/null 2>&1 &)
+	(in_server socat TCP6-LISTEN:8000,fork,reuseaddr,ipv6only=0 \
+		SYSTEM:'head -c 5000000 /dev/zero' >/dev/null 2>&1 &)
+	(in_server dnsmasq --keep-in-foreground --no-resolv --no-hosts \
 		--bind-interfaces --listen-address=198.51.100.2 \
 		--pid-file="$T/dnsmasq.pid" --user=root --local-ttl=60 \
 		--address=/allowed.test/198.51.100.2 \
 		--address=/blocked.test/198.51.100.3 \
 		--address=/wild.test/198.51.100.2 \
 		--host-record=short.test,198.51.100.3,2 \
-		>"$T/dnsmasq.log" 2>&1 &
+		>"$T/dnsmasq.log" 2>&1 &)
 }
 
 net_world() {
