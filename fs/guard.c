@@ -54,10 +54,19 @@ static uint64_t mem_total_mib(void)
 
 int guard_init(const struct guard_config *c, char *msg, size_t msglen)
 {
+	int r;
+
 	cfg = *c;
 	host_limit_mib = cfg.max_memory_mib ? cfg.max_memory_mib :
 			 mem_total_mib() * 8 / 10;
-	return cgroup_init(cfg.cgroups, msg, msglen);
+	r = cgroup_init(cfg.cgroups, msg, msglen);
+	/* Sandboxes recovered before this (main.c recovers, then
+	 * daemonizes, then names our cgroups after the final pid) keep the
+	 * VMM's cgroups of the daemon that started it. */
+	for (struct sandbox *sb = sandbox_first(); r == 0 && sb; sb = sb->next)
+		if (sb->pidfd >= 0 && sb->guard && !sb->guard->cg.npaths)
+			guard_adopt(sb);
+	return r;
 }
 
 void guard_fini(void)
@@ -239,6 +248,16 @@ const char *guard_vm_gone(struct sandbox *sb)
 		log_warn("sandbox '%s': removing its cgroup: busy, ignoring",
 			 sb->name);
 	return why;
+}
+
+void guard_adopt(struct sandbox *sb)
+{
+	int r = sb->guard && cgroup_enabled() ?
+		cgroup_adopt(sb->pid, &sb->guard->cg) : 0;
+
+	if (r < 0)
+		log_warn("sandbox '%s': finding its vmm's cgroups: %s, ignoring",
+			 sb->name, strerror(-r));
 }
 
 bool guard_connect(struct sandbox *sb)

@@ -48,6 +48,9 @@ void guard_spawned(struct sandbox *sb);
  * Returns a better crash reason than "vmm-exited" when there is one
  * ("oom", "panic", "vmm-oom"), else NULL. */
 const char *guard_vm_gone(struct sandbox *sb);
+/* A VMM a restarted daemon attached to: its cgroups become this
+ * sandbox's, to be removed when it exits. */
+void guard_adopt(struct sandbox *sb);
 /* Connects the console if it is not; false while QEMU is not listening. */
 bool guard_connect(struct sandbox *sb);
 void guard_pong(struct sandbox *sb);

@@ -1869,6 +1869,7 @@ static void reattach(struct sandbox *sb)
 	}
 	sb->pid_src = loop_add(sb->pidfd, EPOLLIN, on_vm_exit, sb);
 	sb->connect_timer = loop_timer_add(0, try_connect, sb);
+	guard_adopt(sb);
 	log_info("sandbox '%s': attached to its running vm (pid %d)", sb->name,
 		 (int)sb->pid);
 }

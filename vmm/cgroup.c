@@ -21,6 +21,7 @@ static const char *const ctl_names[CG_NCTL] = { "memory", "cpu", "pids" };
  * Controllers in one hierarchy share a base. */
 static struct {
 	char base[CG_NCTL][1200];
+	char v2mnt[256], v1mnt[CG_NCTL][256];	/* for cgroup_adopt */
 	bool v2[CG_NCTL];
 	bool on;
 	char desc[8];
@@ -309,6 +310,8 @@ int cgroup_init(const char *mode, char *msg, size_t msglen)
 		return -EINVAL;
 	}
 	find_mounts(v2, sizeof(v2), v1);
+	snprintf(cg.v2mnt, sizeof(cg.v2mnt), "%s", v2);
+	memcpy(cg.v1mnt, v1, sizeof(cg.v1mnt));
 	/* A pure v2 host, or a hybrid one whose v2 tree got the controllers. */
 	if (strcmp(mode, "v1") && v2[0])
 		r = init_v2(v2, msg, msglen);
@@ -415,23 +418,73 @@ int cgroup_procs_fds(const struct vmcg *cg_, int *fds, unsigned max)
 
 bool cgroup_oom_killed(const struct vmcg *v)
 {
+	static const char *const files[] = { "memory.events",
+					     "memory.oom_control" };
 	char path[1600], line[128];
 	bool killed = false;
+
+	if (!cg.on)
+		return false;
+	/* Whichever dir has the memory controller's file: an adopted VMM's
+	 * dirs come in /proc/PID/cgroup's order. */
+	for (unsigned i = 0; i < v->npaths * 2 && !killed; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", v->path[i / 2],
+			 files[i % 2]);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "oom_kill ", 9) && atoll(line + 9) > 0)
+				killed = true;
+		fclose(f);
+	}
+	return killed;
+}
+
+static bool is_base(const char *dir)
+{
+	for (int i = 0; i < CG_NCTL; i++)
+		if (!strcmp(dir, cg.base[i]))
+			return true;
+	return false;
+}
+
+int cgroup_adopt(pid_t pid, struct vmcg *out)
+{
+	char file[64], line[1024], dir[sizeof(out->path[0])], *ctls, *path;
 	FILE *f;
 
-	if (!cg.on || !v->npaths)
-		return false;
-	/* The memory controller's dir is the first one made. */
-	snprintf(path, sizeof(path), "%s/%s", v->path[0],
-		 cg.v2[0] ? "memory.events" : "memory.oom_control");
-	f = fopen(path, "re");
+	memset(out, 0, sizeof(*out));
+	if (!cg.on)
+		return 0;
+	snprintf(file, sizeof(file), "/proc/%d/cgroup", (int)pid);
+	f = fopen(file, "re");
 	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "oom_kill ", 9) && atoll(line + 9) > 0)
-			killed = true;
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (cg_parse_proc_cgroup(line, &ctls, &path) < 0 ||
+		    !strstr(path, "/sbxfs-"))
+			continue;
+		for (int i = 0; i < CG_NCTL; i++) {
+			const char *mnt = !ctls[0] ? cg.v2mnt :
+					  cg_list_has(ctls, ctl_names[i]) ?
+					  cg.v1mnt[i] : NULL;
+			bool known = false;
+
+			if (!mnt || !mnt[0] || out->npaths == CG_NCTL)
+				continue;
+			snprintf(dir, sizeof(dir), "%s%s", mnt, path);
+			for (unsigned k = 0; k < out->npaths; k++)
+				known |= !strcmp(out->path[k], dir);
+			if (!known)
+				snprintf(out->path[out->npaths++],
+					 sizeof(out->path[0]), "%s", dir);
+		}
+	}
 	fclose(f);
-	return killed;
+	return 0;
 }
 
 int cgroup_remove(struct vmcg *v)
@@ -439,12 +492,23 @@ int cgroup_remove(struct vmcg *v)
 	int r = 0;
 
 	for (unsigned i = 0; i < v->npaths; i++) {
+		char *slash;
+
 		if (!v->path[i][0])
 			continue;
 		if (rmdir(v->path[i]) < 0 && errno != ENOENT) {
 			r = -errno;
 			continue;
 		}
+		/* An adopted VMM's dir was in a dead daemon's sbxfs-PID/,
+		 * which goes once its last VMM has. */
+		slash = strrchr(v->path[i], '/');
+		if (slash)
+			*slash = '\0';
+		slash = strrchr(v->path[i], '/');
+		if (slash && !strncmp(slash + 1, "sbxfs-", 6) &&
+		    !is_base(v->path[i]))
+			rmdir(v->path[i]);
 		v->path[i][0] = '\0';
 	}
 	return r;

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CG_NCTL 3	/* memory, cpu, pids */
 
@@ -39,6 +40,9 @@ int cgroup_create(const char *name, const struct cg_limits *l,
 /* Opens the cgroup.procs files the VMM's child writes "0" into; returns
  * how many (closing them is the caller's), or -errno. */
 int cgroup_procs_fds(const struct vmcg *cg, int *fds, unsigned max);
+/* Finds the sbxfs cgroups a running VMM is in (one a daemon that died
+ * made), so that they are removed when it exits. */
+int cgroup_adopt(pid_t pid, struct vmcg *out);
 /* Whether the memory controller's OOM killer has killed in it. */
 bool cgroup_oom_killed(const struct vmcg *cg);
 /* Removes the dirs; -EBUSY while a process is still in one. */
