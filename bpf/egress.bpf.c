@@ -321,6 +321,9 @@ deny:
 	if (reset_denied && d.proto == IPPROTO_TCP && (void *)(tcp + 1) <= end &&
 	    tcp->syn && !tcp->ack)
 		return reset4(skb, eth, ip, tcp);
+	/* XXX: denied UDP is dropped with no ICMP port unreachable, so a
+	 * UDP client waits for its own timeout; TCP, the case that matters,
+	 * is refused at once; tests/egress.t has the TODO. */
 	return TC_ACT_SHOT;
 }
 

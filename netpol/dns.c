@@ -3,7 +3,10 @@
  * upstream with a fresh id; the A and AAAA records of the answer become
  * allowlist entries for their TTL before the answer goes back.  Any other
  * name gets NXDOMAIN, so the list cannot be probed or tunnelled through
- * DNS.  Non-blocking, on the daemon's loop; parsing with libresolv. */
+ * DNS.  Non-blocking, on the daemon's loop; parsing with libresolv.
+ * XXX: UDP on the IPv4 gateway only: a query over TCP (a truncated
+ * answer's retry) is reset by the host; answers fit 4 KiB in practice;
+ * docs/egress.md "What is not there". */
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <ctype.h>

@@ -240,7 +240,9 @@ static int cmd_udp(char **argv)
 	}
 	pfd = (struct pollfd){ fd, POLLIN, 0 };
 	if (poll(&pfd, 1, 2000) <= 0 || (n = recv(fd, buf, sizeof(buf) - 1, 0)) <= 0) {
-		puts("noreply");
+		/* An ICMP error comes back as ECONNREFUSED on a connected
+		 * socket. */
+		puts(errno == ECONNREFUSED ? "refused" : "noreply");
 		return 1;
 	}
 	buf[n] = '\0';
