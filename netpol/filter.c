@@ -160,22 +160,29 @@ static int put_rule(struct filter *f, const struct filter_rule *r, __u8 gen)
 	return bpf_map_update_elem(fd, &k, &r->expiry, BPF_ANY);
 }
 
-/* Deletes every key of generation gen from one LPM map. */
+/* Deletes every key of generation gen from one LPM map.  The keys are
+ * collected first: deleting during the walk would restart it, which is
+ * quadratic in a list of thousands. */
 static void drop_gen(int fd, size_t ksize, __u8 gen)
 {
-	unsigned char key[sizeof(struct egress_key6)], next[sizeof(key)];
+	unsigned char *keys = malloc(EGRESS_MAX_ENTRIES * ksize);
+	unsigned char cur[sizeof(struct egress_key6)];
 	void *prev = NULL;
+	size_t n = 0;
 
-	while (bpf_map_get_next_key(fd, prev, next) == 0) {
-		/* gen is the byte after the 4-byte prefixlen in both keys. */
-		if (next[4] == gen) {
-			bpf_map_delete_elem(fd, next);
-			prev = NULL;	/* restart: the walk lost its place */
-			continue;
-		}
-		memcpy(key, next, ksize);
-		prev = key;
+	if (!keys)
+		return;
+	while (n < EGRESS_MAX_ENTRIES &&
+	       bpf_map_get_next_key(fd, prev, cur) == 0) {
+		/* keys[n] holds the walk's place; it is kept when the key
+		 * is of gen (the byte after the 4-byte prefixlen). */
+		prev = memcpy(keys + n * ksize, cur, ksize);
+		if (cur[4] == gen)
+			n++;
 	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, keys + i * ksize);
+	free(keys);
 }
 
 int filter_set_rules(struct filter *f, const struct filter_rule *r, size_t n)

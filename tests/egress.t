@@ -7,7 +7,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/netlib.sh"
 
-plan 55
+plan 58
 need_daemon_prereqs
 need_net_prereqs
 net_world || fatal "the test's network namespaces"
@@ -117,6 +117,15 @@ probe a resolve allowed.test 198.51.100.2
 is "$OUT" timeout "a query to another DNS server gets no answer"
 ok "and raises egress-denied proto=udp dst=...:53" events_matching a \
 	'egress-denied proto=udp dst=198\.51\.100\.2:53'
+
+# A long list goes in at once, and there is a bound.
+big=$(for ((i = 0; i < 1000; i++)); do echo "10.$((i / 256)).$((i % 256)).0/24:443"; done)
+t0=$(now_ms)
+fs sh -c "cat >'$M/a/egress'" <<<"$big"
+t1=$(now_ms)
+is "$(fs cat "$M/a/egress" | wc -l)" 1000 "a list of 1000 entries is in force"
+ok "within $((t1 - t0)) ms" test $((t1 - t0)) -lt 5000
+is "$(errno_of write "$M/a/egress" $'10.99.0.0/24:443\n')" EINVAL "the 1001st entry is refused"
 
 # No ingress: from outside and from the host, the guest cannot be reached.
 in_server ip route add 198.18.0.0/16 via 198.51.100.1
