@@ -1485,6 +1485,12 @@ int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
 	r = disk_check(sb);
 	if (r < 0)
 		return r;
+	/* A fork commits host memory like a mkdir (fs/guard.c). */
+	r = guard_admit(sb->shp, to, sizeof(to));
+	if (r < 0) {
+		sandbox_set_error(sb, "fork: %s", to);
+		return r;
+	}
 	child = sb_new(name, sb->shp, sb->image, &r);
 	if (!child) {
 		sandbox_set_error(sb, "fork: cannot make \"%s\": %s", name,

@@ -54,6 +54,13 @@ is "$STATUS" "killed timeout" "timeout=1 beside --job-timeout"
 run_job y -- sleep 1
 is "$STATUS" "exited 0" "a job within the default timeout exits"
 
+# A fork commits memory like a mkdir.
+echo pause >"$M/y/ctl"
+is "$(errno_of write "$M/y/ctl" $'fork z\n')" ENOSPC "fork beyond --max-memory: ENOSPC"
+like "$(status_of "$M/y/status" error)" "^fork: host is full" "y's status says why"
+ok "z does not exist" test ! -e "$M/z"
+echo resume >"$M/y/ctl"
+
 ok "rmdir x" fs rmdir "$M/x"
 ok "rmdir y" fs rmdir "$M/y"
 is "$(test_qemus)" "" "no QEMU left"
