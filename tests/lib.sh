@@ -46,7 +46,8 @@ _result() {
 		echo "ok $_n - $2"
 	else
 		echo "not ok $_n - $2"
-		_failed=$((_failed + 1))
+		# Known breakage ("... # TODO see XXX in FILE") fails no run.
+		[[ $2 == *"# TODO"* ]] || _failed=$((_failed + 1))
 	fi
 	return "$1"
 }
