@@ -67,6 +67,7 @@ __be32 guest4, gw4, pool4_net, pool4_mask;
 __u8 guest6[16], gw6[16], pool6_net[16], pool6_mask[16];
 
 volatile __u64 ev_window, ev_sent, ev_lost;
+volatile __u64 icmp_window, icmp_sent;
 
 static __always_inline int ev_allowed(void)
 {
@@ -202,6 +203,59 @@ static __always_inline int reset4(struct __sk_buff *skb, struct ethhdr *eth,
 	return bpf_redirect(skb->ifindex, 0);
 }
 
+/* Answers a denied UDP datagram with ICMP "administratively prohibited"
+ * (a connected socket sees EHOSTUNREACH at once), at most 100 a second
+ * as a router would rate-limit its errors. */
+static __always_inline int unreach4(struct __sk_buff *skb, struct ethhdr *eth,
+				    struct iphdr *ip)
+{
+	struct ethhdr re = {};
+	struct iphdr ri = {};
+	struct { __u8 type, code; __u16 checksum; __u32 unused; } ic = {};
+	__u8 orig[28];
+	__u64 now = bpf_ktime_get_ns();
+	__s64 c;
+
+	if (now - icmp_window > 1000000000ULL) {
+		icmp_window = now;
+		icmp_sent = 0;
+	}
+	if (icmp_sent >= 100 ||
+	    bpf_skb_load_bytes(skb, sizeof(re), orig, sizeof(orig)))
+		return TC_ACT_SHOT;
+	__sync_fetch_and_add(&icmp_sent, 1);
+	__builtin_memcpy(re.h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(re.h_source, eth->h_dest, ETH_ALEN);
+	re.h_proto = bpf_htons(ETH_P_IP);
+	ri.version = 4;
+	ri.ihl = 5;
+	ri.tot_len = bpf_htons(sizeof(ri) + sizeof(ic) + sizeof(orig));
+	ri.ttl = 64;
+	ri.protocol = IPPROTO_ICMP;
+	ri.saddr = ip->daddr;
+	ri.daddr = ip->saddr;
+	ic.type = 3;	/* destination unreachable */
+	ic.code = 13;	/* communication administratively prohibited */
+
+	c = bpf_csum_diff(0, 0, (__be32 *)&ri, sizeof(ri), 0);
+	ri.check = csum_fold(c);
+	c = bpf_csum_diff(0, 0, (__be32 *)&ic, sizeof(ic), 0);
+	c = bpf_csum_diff(0, 0, (__be32 *)orig, sizeof(orig), c);
+	ic.checksum = csum_fold(c);
+
+	if (bpf_skb_change_tail(skb, sizeof(re) + sizeof(ri) + sizeof(ic) +
+				sizeof(orig), 0))
+		return TC_ACT_SHOT;
+	if (bpf_skb_store_bytes(skb, 0, &re, sizeof(re), 0) ||
+	    bpf_skb_store_bytes(skb, sizeof(re), &ri, sizeof(ri), 0) ||
+	    bpf_skb_store_bytes(skb, sizeof(re) + sizeof(ri), &ic, sizeof(ic),
+				0) ||
+	    bpf_skb_store_bytes(skb, sizeof(re) + sizeof(ri) + sizeof(ic),
+				orig, sizeof(orig), 0))
+		return TC_ACT_SHOT;
+	return bpf_redirect(skb->ifindex, 0);
+}
+
 static __always_inline int reset6(struct __sk_buff *skb, struct ethhdr *eth,
 				  struct ipv6hdr *ip, struct tcphdr *tcp)
 {
@@ -321,9 +375,8 @@ deny:
 	if (reset_denied && d.proto == IPPROTO_TCP && (void *)(tcp + 1) <= end &&
 	    tcp->syn && !tcp->ack)
 		return reset4(skb, eth, ip, tcp);
-	/* XXX: denied UDP is dropped with no ICMP port unreachable, so a
-	 * UDP client waits for its own timeout; TCP, the case that matters,
-	 * is refused at once; tests/egress.t has the TODO. */
+	if (reset_denied && d.proto == IPPROTO_UDP && d.port)
+		return unreach4(skb, eth, ip);
 	return TC_ACT_SHOT;
 }
 
@@ -413,6 +466,9 @@ deny:
 	if (reset_denied && d.proto == IPPROTO_TCP && (void *)(tcp + 1) <= end &&
 	    tcp->syn && !tcp->ack)
 		return reset6(skb, eth, ip, tcp);
+	/* XXX: denied IPv6 UDP is dropped with no ICMPv6 error (IPv4 gets
+	 * one), so its client waits for its own timeout; tests/egress.t
+	 * has the TODO. */
 	return TC_ACT_SHOT;
 }
 

@@ -46,8 +46,7 @@ ok "both raised egress-denied" eval "events_matching a 'dst=198\.51\.100\.2:7001
 
 # UDP and IPv6 follow the list.
 probe a udp 198.51.100.2 7002 u1
-is "$OUT" noreply "UDP to an unlisted port gets nothing"
-like "$OUT" '^refused' "denied UDP fails fast # TODO see XXX in bpf/egress.bpf.c"
+is "$OUT" unreachable "UDP to an unlisted port fails fast (ICMP prohibited)"
 ok "and raises egress-denied proto=udp" events_matching a \
 	'egress-denied proto=udp dst=198\.51\.100\.2:7002'
 ok "append udp/198.51.100.2:7002 with >>" \
@@ -63,6 +62,8 @@ probe a tcp 2001:db8:100::2 7000 six
 is "$(sed -n 's/^reply=//p' <<<"$OUT")" six "IPv6 to the listed address answers"
 probe a tcp 2001:db8:100::3 7000
 like "$OUT" '^refused' "another IPv6 address is refused"
+probe a udp 2001:db8:100::2 7002 u6
+like "$OUT" '^unreachable' "denied IPv6 UDP fails fast # TODO see XXX in bpf/egress.bpf.c"
 ok "and raises egress-denied with the address in brackets" events_matching a \
 	'egress-denied proto=tcp dst=\[2001:db8:100::3\]:7000'
 

@@ -242,7 +242,8 @@ static int cmd_udp(char **argv)
 	if (poll(&pfd, 1, 2000) <= 0 || (n = recv(fd, buf, sizeof(buf) - 1, 0)) <= 0) {
 		/* An ICMP error comes back as ECONNREFUSED on a connected
 		 * socket. */
-		puts(errno == ECONNREFUSED ? "refused" : "noreply");
+		puts(errno == ECONNREFUSED ? "refused" :
+		     errno == EHOSTUNREACH ? "unreachable" : "noreply");
 		return 1;
 	}
 	buf[n] = '\0';
