@@ -49,3 +49,27 @@ bool image_name_valid(const char *s)
 	b = word_len(s + a + 1);
 	return b > 0 && s[a + 1 + b] == '\0';
 }
+
+void text_escape(const char *in, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (!outlen)
+		return;
+	for (; *in && o + 1 < outlen; in++) {
+		unsigned char c = *in;
+
+		if (c >= 0x20 && c != 0x7f && c != '\\') {
+			out[o++] = c;
+			continue;
+		}
+		if (o + 5 >= outlen)
+			break;
+		out[o++] = '\\';
+		out[o++] = 'x';
+		out[o++] = hex[c >> 4];
+		out[o++] = hex[c & 15];
+	}
+	out[o] = '\0';
+}

@@ -5,6 +5,7 @@
 #define SBXFS_NAMES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define NAME_MAX_LEN 63
 
@@ -13,5 +14,9 @@ bool name_valid(const char *s);
 
 /* NAME:VERSION, both [a-z0-9][a-z0-9_.-]*, e.g. "base:1", at most 63 bytes. */
 bool image_name_valid(const char *s);
+
+/* Copies in to out with control bytes and backslashes written as \xNN,
+ * so text from a caller (a bad name) cannot break a line-per-key file. */
+void text_escape(const char *in, char *out, size_t outlen);
 
 #endif

@@ -61,9 +61,12 @@ static void set_root_error(const char *fmt, ...)
 {
 	va_list ap;
 
+	char raw[sizeof(root_error)];
+
 	va_start(ap, fmt);
-	vsnprintf(root_error, sizeof(root_error), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	text_escape(raw, root_error, sizeof(root_error));
 	log_info("error: %s", root_error);
 }
 
@@ -214,6 +217,15 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino,
 	struct stat st;
 	int r = node_attr(&n, &st);
 
+	/* A file still open after its sandbox went: an empty file, as its
+	 * read gives end of file, so fstat-then-read tools end cleanly. */
+	if (r == -ENOENT && !node_is_dir(n.kind) && n.kind != N_NONE) {
+		memset(&st, 0, sizeof(st));
+		st.st_ino = ino;
+		st.st_mode = S_IFREG | node_mode(n.kind);
+		st.st_nlink = 1;
+		r = 0;
+	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -569,7 +581,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino,
 
 	/* Closing stdin is end of file for the job, as with a pipe. */
 	if (of->node.kind == N_JOB_STDIN && node_check(&of->node, &sb) == 0)
-		sandbox_stdin(sb, of->node.job, NULL, 0, true);
+		sandbox_stdin(sb, of->node.job, NULL, 0, true, NULL, NULL);
 	if (of->eg)
 		egress_file_release(node_check(&of->node, &sb) == 0 ? sb : NULL,
 				    of->eg);
@@ -853,6 +865,38 @@ static void write_ctl(fuse_req_t req, struct ofile *of, const char *buf,
 	run_next(cr);
 }
 
+struct stdin_write {
+	fuse_req_t req;
+	size_t size;
+};
+
+static void on_stdin_taken(void *data, int err)
+{
+	struct stdin_write *w = data;
+
+	if (err < 0)
+		fuse_reply_err(w->req, -err);
+	else
+		fuse_reply_write(w->req, w->size);
+	free(w);
+}
+
+/* 1 when the reply waits for the agent channel to drain. */
+static int write_stdin(fuse_req_t req, struct sandbox *sb, struct ofile *of,
+		       const char *buf, size_t size)
+{
+	struct stdin_write *w = malloc(sizeof(*w));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	*w = (struct stdin_write){ req, size };
+	r = sandbox_stdin(sb, of->node.job, buf, size, false, on_stdin_taken, w);
+	if (r != 1)
+		free(w);
+	return r;
+}
+
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		     size_t size, off_t off, struct fuse_file_info *fi)
 {
@@ -871,7 +915,9 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf,
 		write_ctl(req, of, buf, size);
 		return;
 	case N_JOB_STDIN:
-		r = sandbox_stdin(sb, of->node.job, buf, size, false);
+		r = write_stdin(req, sb, of, buf, size);
+		if (r == 1)
+			return;
 		break;
 	case N_EGRESS:
 		r = of->eg ? egress_file_write(sb, of->eg, buf, size) : -EBADF;

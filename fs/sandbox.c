@@ -34,12 +34,18 @@
 #include "shape.h"
 #include "snapshot.h"
 #include "template.h"
+#include "tree.h"
 #include "util.h"
 
 #define CONNECT_RETRY_MS 50
 #define KILL_GRACE_MS 3000
 
-enum wait_kind { W_READY, W_EXEC, W_GONE, W_SUSPEND, W_RESUME };
+enum wait_kind { W_READY, W_EXEC, W_GONE, W_SUSPEND, W_RESUME, W_STDIN };
+
+/* stdin bytes queued for the agent above which a writer waits, like a
+ * writer to a full pipe, and below which it goes on. */
+#define STDIN_HIGH (1 << 20)
+#define STDIN_LOW (256 << 10)
 
 struct waitcb {
 	enum wait_kind kind;
@@ -67,9 +73,17 @@ static int send_setup(struct sandbox *sb, bool identity);
 static void sb_unmake(struct sandbox *sb);
 static void on_auto_suspend(void *data);
 
+/* Sandbox folders live apart from the daemon's own (templates/), so no
+ * sandbox name can collide with them. */
+static char sandboxes_dir[PATH_MAX - 128];
+
 void sandbox_init(const struct sb_config *c)
 {
 	cfg = *c;
+	snprintf(sandboxes_dir, sizeof(sandboxes_dir), "%s/sandboxes",
+		 cfg.state_dir);
+	if (mkdir(sandboxes_dir, 0700) < 0 && errno != EEXIST)
+		log_err("state folder '%s': %s", sandboxes_dir, strerror(errno));
 }
 
 static struct loop_timer *flush_timer;
@@ -139,11 +153,40 @@ const char *sandbox_state_name(enum sb_state s)
 
 void sandbox_set_error(struct sandbox *sb, const char *fmt, ...)
 {
+	char raw[sizeof(sb->error)];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(sb->error, sizeof(sb->error), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	va_end(ap);
+	text_escape(raw, sb->error, sizeof(sb->error));
+}
+
+/* Whether name may become a new sandbox: well formed, not one of the
+ * root's own files, not taken.  Sets msg and returns -errno if not. */
+static int name_free(const char *name, char *msg, size_t len)
+{
+	const struct child *c;
+	unsigned n;
+
+	if (!name_valid(name)) {
+		snprintf(msg, len, "bad sandbox name \"%.64s\": expected "
+			 "[a-z0-9][a-z0-9_.-]{0,62}", name);
+		return -EINVAL;
+	}
+	c = node_children(N_ROOT, &n);
+	for (unsigned i = 0; i < n; i++) {
+		if (strcmp(c[i].name, name) == 0) {
+			snprintf(msg, len, "\"%s\" is a file of the root, not a "
+				 "free sandbox name", name);
+			return -EEXIST;
+		}
+	}
+	if (sandbox_find(name)) {
+		snprintf(msg, len, "sandbox \"%s\" exists", name);
+		return -EEXIST;
+	}
+	return 0;
 }
 
 struct job *sandbox_job(struct sandbox *sb, unsigned long n)
@@ -247,6 +290,8 @@ static int agent_send(struct sandbox *sb, json_t *hdr, const void *p,
 
 static void ch_drop(struct sandbox *sb)
 {
+	/* What they wrote is lost with the queue, as with a broken pipe. */
+	wait_fire(sb, W_STDIN, 0, -EPIPE);
 	loop_del(sb->ch_src);
 	sb->ch_src = NULL;
 	channel_close(sb->ch);
@@ -513,6 +558,8 @@ static void on_ch_event(void *data, uint32_t events)
 		return;
 	}
 	send_acks(sb);
+	if (channel_queued(sb->ch) < STDIN_LOW)
+		wait_fire(sb, W_STDIN, 0, 0);
 	ch_sync_mask(sb);
 }
 
@@ -918,6 +965,12 @@ static int restore_from(struct sandbox *sb, const char *snapshot)
  * like every later one; the others wait for it. */
 static int begin_start(struct sandbox *sb)
 {
+	if (sb->tpl->state == TPL_READY && (access(sb->tpl->dev, R_OK) < 0 ||
+					     access(sb->tpl->ram, R_OK) < 0)) {
+		log_warn("template %s/%s: its files are gone, building it again",
+			 sb->image, sb->shape);
+		template_drop(sb->tpl);
+	}
 	switch (sb->tpl->state) {
 	case TPL_READY:
 		return restore_from(sb, sb->tpl->dev);
@@ -972,7 +1025,7 @@ static struct sandbox *sb_new(const char *name, const struct shape *shp,
 	snprintf(sb->reason, sizeof(sb->reason), "-");
 	sb->shp = shp;
 	sb->shape = shp->name;
-	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg.state_dir, name);
+	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", sandboxes_dir, name);
 	*err = make_dirs(sb);
 	if (*err == 0) {
 		snprintf(events, sizeof(events), "%s/events", sb->dir);
@@ -1023,15 +1076,9 @@ int sandbox_create(const char *name, const char *shape, const char *image,
 	struct sandbox *sb;
 	int r;
 
-	if (!name_valid(name)) {
-		snprintf(msg, msglen, "bad sandbox name \"%.64s\": expected "
-			 "[a-z0-9][a-z0-9_.-]{0,62}", name);
-		return -EINVAL;
-	}
-	if (sandbox_find(name)) {
-		snprintf(msg, msglen, "sandbox \"%s\" exists", name);
-		return -EEXIST;
-	}
+	r = name_free(name, msg, msglen);
+	if (r < 0)
+		return r;
 	if (!shp) {
 		snprintf(msg, msglen, "unknown shape \"%s\": see /shapes", shape);
 		return -EINVAL;
@@ -1248,6 +1295,9 @@ static void on_migration(struct sandbox *sb, const char *status)
 		if (!ok) {
 			log_err("sandbox '%s': loading its snapshot failed",
 				sb->name);
+			if (sb->state == SB_STARTING && !sb->from_fork &&
+			    sb->tpl->state == TPL_READY)
+				template_drop(sb->tpl);
 			kill(sb->pid, SIGKILL);
 			break;
 		}
@@ -1465,7 +1515,7 @@ static int disk_check(const struct sandbox *sb)
 int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
 		 void *data)
 {
-	char to[PATH_MAX + 16];
+	char to[PATH_MAX + 16], msg[CTL_ERR_MAX];
 	struct sandbox *child;
 	int r;
 
@@ -1478,9 +1528,10 @@ int sandbox_fork(struct sandbox *sb, const char *name, sb_done_fn fn,
 		sandbox_set_error(sb, "fork: a fork or suspend is in progress");
 		return -EBUSY;
 	}
-	if (sandbox_find(name)) {
-		sandbox_set_error(sb, "fork: sandbox \"%s\" exists", name);
-		return -EEXIST;
+	r = name_free(name, msg, sizeof(msg));
+	if (r < 0) {
+		sandbox_set_error(sb, "fork: %s", msg);
+		return r;
 	}
 	r = disk_check(sb);
 	if (r < 0)
@@ -1659,7 +1710,7 @@ int sandbox_kill_job(struct sandbox *sb, unsigned long n, int sig)
 }
 
 int sandbox_stdin(struct sandbox *sb, unsigned long n, const void *data,
-		  size_t len, bool eof)
+		  size_t len, bool eof, sb_done_fn fn, void *fndata)
 {
 	struct job *j = sandbox_job(sb, n);
 	const char *p = data;
@@ -1683,6 +1734,10 @@ int sandbox_stdin(struct sandbox *sb, unsigned long n, const void *data,
 					     "id", (json_int_t)n, "eof", 1),
 			       NULL, 0);
 	}
+	/* The daemon holds at most about STDIN_HIGH of unsent input: a
+	 * writer past it is answered once the channel has drained. */
+	if (r == 0 && fn && channel_queued(sb->ch) > STDIN_HIGH)
+		return wait_add(sb, W_STDIN, 0, fn, NULL, fndata) < 0 ? -ENOMEM : 1;
 	return r;
 }
 
@@ -1891,7 +1946,7 @@ static void recover_one(const char *name)
 		return;
 	sb->pidfd = sb->dirfd = -1;
 	sb->ev.sp.fd = -1;
-	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", cfg.state_dir, name);
+	snprintf(sb->dir, sizeof(sb->dir), "%s/%s", sandboxes_dir, name);
 	r = persist_load(sb->dir, sb, shape, sizeof(shape), &jobs);
 	sb->shp = shape_find(shape);
 	if (r == 0 && (!sb->shp || strcmp(sb->name, name) != 0 ||
@@ -1947,13 +2002,13 @@ static void recover_one(const char *name)
 
 void sandbox_recover_all(void)
 {
-	DIR *d = opendir(cfg.state_dir);
+	DIR *d = opendir(sandboxes_dir);
 	struct dirent *e;
 
 	if (!d)
 		return;
 	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.' || strcmp(e->d_name, "templates") == 0 ||
+		if (e->d_name[0] == '.' ||
 		    e->d_type != DT_DIR)
 			continue;
 		recover_one(e->d_name);

@@ -132,8 +132,11 @@ int sandbox_suspend(struct sandbox *sb, sb_done_fn fn, void *data);
 /* The sandbox's lifetime: paused with a timeout event when it runs out. */
 int sandbox_set_lifetime(struct sandbox *sb, unsigned long long secs);
 int sandbox_kill_job(struct sandbox *sb, unsigned long n, int sig);
+/* Returns 0 when the bytes are queued, 1 when they are queued but the
+ * writer must wait for fn(data, err) (backpressure; fn may be NULL for
+ * never), or -errno. */
 int sandbox_stdin(struct sandbox *sb, unsigned long n, const void *data,
-		  size_t len, bool eof);
+		  size_t len, bool eof, sb_done_fn fn, void *fndata);
 
 bool sandbox_image_exists(const char *image);
 struct job *sandbox_job(struct sandbox *sb, unsigned long n);
