@@ -12,23 +12,7 @@
 
 #include "ctl.h"
 
-static int tests, failures;
-
-static __attribute__((format(printf, 2, 3)))
-bool ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!cond)
-		failures++;
-	printf("%sok %d - ", cond ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	return cond;
-}
+#include "tap.h"
 
 static void diag(const char *what, const char *s)
 {
@@ -492,6 +476,5 @@ int main(void)
 	ctl_cmd_clear(&cmd);
 	ctl_cmd_clear(NULL);
 
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }

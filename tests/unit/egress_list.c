@@ -9,22 +9,7 @@
 
 #include "egress_list.h"
 
-static int tests, failures;
-
-static __attribute__((format(printf, 2, 3)))
-void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!cond)
-		failures++;
-	printf("%sok %d - ", cond ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "tap.h"
 
 /* input, normal form */
 static const char *good[][2] = {
@@ -120,6 +105,5 @@ int main(void)
 	   EGRESS_LIST_MAX);
 	egress_list_clear(&l);
 
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }

@@ -13,22 +13,7 @@
 
 #include "job.h"
 
-static int tests, failures;
-
-static __attribute__((format(printf, 2, 3)))
-void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!cond)
-		failures++;
-	printf("%sok %d - ", cond ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "tap.h"
 
 static long file_size(const char *dir, unsigned long n, const char *f)
 {
@@ -102,6 +87,5 @@ int main(void)
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		printf("# could not remove %s\n", dir);
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }

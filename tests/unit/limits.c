@@ -11,22 +11,7 @@
 #include "cgroup.h"
 #include "size.h"
 
-static int tests, failures;
-
-static __attribute__((format(printf, 2, 3)))
-void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!cond)
-		failures++;
-	printf("%sok %d - ", cond ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "tap.h"
 
 static void sizes(void)
 {
@@ -118,6 +103,5 @@ int main(void)
 	sizes();
 	mountinfo();
 	proc_cgroup();
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }

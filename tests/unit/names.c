@@ -7,22 +7,7 @@
 
 #include "names.h"
 
-static int tests, failures;
-
-static __attribute__((format(printf, 2, 3)))
-void ok(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	tests++;
-	if (!cond)
-		failures++;
-	printf("%sok %d - ", cond ? "" : "not ", tests);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
+#include "tap.h"
 
 static char *repeat(char *buf, char c, size_t n)
 {
@@ -87,6 +72,5 @@ int main(void)
 	ok(!image_name_valid(img), "255-byte image name is refused");
 	ok(!name_valid("base:1"), "an image name is not a sandbox name");
 
-	printf("1..%d\n", tests);
-	return failures ? 1 : 0;
+	return tap_done();
 }
