@@ -227,14 +227,18 @@ static int wait_add(struct sandbox *sb, enum wait_kind kind, unsigned long job,
 	return 0;
 }
 
-/* Answers, in order, the waits of one kind (and job, for W_EXEC). */
-static void wait_fire(struct sandbox *sb, enum wait_kind kind,
-		      unsigned long job, int err)
+/* Answers, in order, the waits that match: those of one kind (and job,
+ * for W_EXEC), or with every_kind all but W_GONE. */
+static void wait_answer(struct sandbox *sb, bool every_kind,
+			enum wait_kind kind, unsigned long job, int err)
 {
 	struct waitcb **p = &sb->waits, *w;
 
 	while ((w = *p)) {
-		if (w->kind != kind || (kind == W_EXEC && w->job != job)) {
+		bool match = every_kind ? w->kind != W_GONE :
+			     w->kind == kind && (kind != W_EXEC || w->job == job);
+
+		if (!match) {
 			p = &w->next;
 			continue;
 		}
@@ -247,22 +251,15 @@ static void wait_fire(struct sandbox *sb, enum wait_kind kind,
 	}
 }
 
+static void wait_fire(struct sandbox *sb, enum wait_kind kind,
+		      unsigned long job, int err)
+{
+	wait_answer(sb, false, kind, job, err);
+}
+
 static void wait_fail_all_but_gone(struct sandbox *sb, int err)
 {
-	struct waitcb **p = &sb->waits, *w;
-
-	while ((w = *p)) {
-		if (w->kind == W_GONE) {
-			p = &w->next;
-			continue;
-		}
-		*p = w->next;
-		if (w->exec)
-			w->exec(w->data, w->job, err);
-		else if (w->done)
-			w->done(w->data, err);
-		free(w);
-	}
+	wait_answer(sb, true, 0, 0, err);
 }
 
 /* The agent channel */
