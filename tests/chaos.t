@@ -82,7 +82,7 @@ gone_from_host() {
 	done
 	ok "$sb: its QEMU $pid is gone" wait_gone "$pid" 5
 	is "$left" "" "$sb: its cgroups are gone"
-	ok "$sb: its state folder is gone" test ! -e "$STATE/$sb"
+	ok "$sb: its state folder is gone" test ! -e "$STATE/sandboxes/$sb"
 }
 
 cpid=$(status_of "$M/c/status" pid)
@@ -131,7 +131,7 @@ n=$(exec_job c -- 'dd if=/dev/zero bs=1M count=2048 2>/dev/null; echo end >&2')
 s=$(wait_job c "$n" 300)
 diag "2 GiB flood took $(($(now_ms) - t0)) ms"
 is "$s" "exited 0 truncated" "2 GiB flood: exited 0, marked truncated"
-is "$(stat -c %s "$STATE/c/jobs/$n/stdout")" "$OUT_MAX" "stdout kept is --job-output-max bytes"
+is "$(stat -c %s "$STATE/sandboxes/c/jobs/$n/stdout")" "$OUT_MAX" "stdout kept is --job-output-max bytes"
 is "$(fs cat "$M/c/jobs/$n/stdout" | wc -c)" "$OUT_MAX" "and reads back whole"
 like "$(events_now c)" "output-truncated job=$n" "events has 'output-truncated job=$n'"
 hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$DAEMON_PID/status")
@@ -149,7 +149,7 @@ w_answers "after filling /tmp"
 # --- console flood: console.log is capped ---
 run_job c -- 'head -c 400000 /dev/zero | tr "\0" x >/dev/console; echo done'
 is "$STATUS" "exited 0" "a console flood runs"
-size=$(stat -c %s "$STATE/c/console.log")
+size=$(stat -c %s "$STATE/sandboxes/c/console.log")
 ok "console.log holds $size bytes, capped near $CONSOLE_MAX" \
 	test "$size" -le $((CONSOLE_MAX + 8192))
 like "$(fs tail -c 300 "$M/c/console")" "console log capped" "the cap is marked in the console"

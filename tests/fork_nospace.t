@@ -16,7 +16,7 @@ is "$(errno_of write "$M/p/ctl" $'pause\n')" OK "pause"
 is "$(errno_of write "$M/p/ctl" $'fork c\n')" ENOSPC "fork to a full disk fails with ENOSPC"
 like "$(status_of "$M/p/status" error)" 'MiB free' "saying how much is free and needed"
 ok "no half-made child in the tree" test ! -e "$M/c"
-ok "nor in the state folder" test ! -e "$small/state/c"
+ok "nor in the state folder" test ! -e "$small/state/sandboxes/c"
 is "$(errno_of write "$M/p/ctl" $'resume\n')" OK "the parent resumes"
 run_job p -- 'cat /tmp/mark'
 is "$OUT" kept "with its files"
