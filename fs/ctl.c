@@ -342,36 +342,36 @@ static int parse_kill(struct line *l, struct ctl_cmd *c)
 	return r;
 }
 
+/* KEY=VALUE given at most once, into *field, checked by valid(). */
+static int set_once(struct line *l, struct tok t, const char *key,
+		    const char *v, size_t vn, char **field,
+		    bool (*valid)(const char *), const char *expected)
+{
+	int r;
+
+	if (*field)
+		return fail(l->err, l->errlen,
+			    "%s: %s: %s given twice: expected at most one",
+			    l->verb, Q(t), key);
+	r = dup_str(v ? v : "", v ? vn : 0, field);
+	if (r == 0 && !valid(*field))
+		r = fail(l->err, l->errlen, "%s: %s: invalid %s name: expected %s",
+			 l->verb, Q(t), key, expected);
+	return r;
+}
+
 static int new_option(struct line *l, struct tok t, struct ctl_cmd *c)
 {
 	const char *v;
 	size_t vn;
 	int r;
 
-	if ((v = tok_value(&t, "shape", &vn)) || tok_is(&t, "shape=")) {
-		if (c->shape)
-			return fail(l->err, l->errlen,
-				    "%s: %s: shape given twice: expected at most one",
-				    l->verb, Q(t));
-		r = dup_str(v ? v : "", v ? vn : 0, &c->shape);
-		if (r == 0 && !name_valid(c->shape))
-			r = fail(l->err, l->errlen,
-				 "%s: %s: invalid shape name: expected a name like s-1vcpu-256mb",
-				 l->verb, Q(t));
-		return r;
-	}
-	if ((v = tok_value(&t, "image", &vn)) || tok_is(&t, "image=")) {
-		if (c->image)
-			return fail(l->err, l->errlen,
-				    "%s: %s: image given twice: expected at most one",
-				    l->verb, Q(t));
-		r = dup_str(v ? v : "", v ? vn : 0, &c->image);
-		if (r == 0 && !image_name_valid(c->image))
-			r = fail(l->err, l->errlen,
-				 "%s: %s: invalid image name: expected NAME:VERSION like base:1",
-				 l->verb, Q(t));
-		return r;
-	}
+	if ((v = tok_value(&t, "shape", &vn)) || tok_is(&t, "shape="))
+		return set_once(l, t, "shape", v, vn, &c->shape, name_valid,
+				"a name like s-1vcpu-256mb");
+	if ((v = tok_value(&t, "image", &vn)) || tok_is(&t, "image="))
+		return set_once(l, t, "image", v, vn, &c->image,
+				image_name_valid, "NAME:VERSION like base:1");
 	if (c->verb == CTL_NEW &&
 	    ((v = tok_value(&t, "net", &vn)) || tok_is(&t, "net="))) {
 		r = push_str(&c->nets, &c->nnets, v ? v : "", v ? vn : 0);
