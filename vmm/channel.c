@@ -114,12 +114,5 @@ int channel_read(struct channel *ch)
 
 int channel_flush(struct channel *ch)
 {
-	while (buf_used(&ch->out)) {
-		ssize_t n = write(ch->fd, buf_data(&ch->out), buf_used(&ch->out));
-
-		if (n < 0)
-			return errno == EAGAIN ? 1 : -errno;
-		buf_consume(&ch->out, n);
-	}
-	return 0;
+	return buf_write_fd(&ch->out, ch->fd);
 }

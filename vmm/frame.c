@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "frame.h"
 #include "util.h"
@@ -86,6 +87,18 @@ void buf_consume(struct buf *b, size_t n)
 	b->off += n;
 	if (b->off == b->len)
 		b->off = b->len = 0;
+}
+
+int buf_write_fd(struct buf *b, int fd)
+{
+	while (buf_used(b)) {
+		ssize_t n = write(fd, buf_data(b), buf_used(b));
+
+		if (n < 0)
+			return errno == EAGAIN ? 1 : -errno;
+		buf_consume(b, n);
+	}
+	return 0;
 }
 
 static void put_be32(uint8_t *p, uint32_t v)

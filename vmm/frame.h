@@ -26,6 +26,9 @@ size_t buf_used(const struct buf *b);
 const uint8_t *buf_data(const struct buf *b);
 int buf_append(struct buf *b, const void *data, size_t n);
 void buf_consume(struct buf *b, size_t n);
+/* Writes what b holds to a non-blocking fd: 0 when all is written, 1
+ * while some is left (EAGAIN), or -errno. */
+int buf_write_fd(struct buf *b, int fd);
 
 /* Appends one frame to out.  hdr must be a JSON object; payload may be
  * NULL when n is 0.  Returns 0 or -EINVAL (header too big, payload too

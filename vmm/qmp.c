@@ -168,12 +168,5 @@ int qmp_read(struct qmp *q)
 
 int qmp_flush(struct qmp *q)
 {
-	while (buf_used(&q->out)) {
-		ssize_t n = write(q->fd, buf_data(&q->out), buf_used(&q->out));
-
-		if (n < 0)
-			return errno == EAGAIN ? 1 : -errno;
-		buf_consume(&q->out, n);
-	}
-	return 0;
+	return buf_write_fd(&q->out, q->fd);
 }
