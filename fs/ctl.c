@@ -278,7 +278,8 @@ static int parse_bare(struct line *l, struct ctl_cmd *c)
 	return no_more(l);
 }
 
-static int parse_fork(struct line *l, struct ctl_cmd *c)
+/* The sandbox name that fork and new take first. */
+static int take_name(struct line *l, struct ctl_cmd *c)
 {
 	struct tok t;
 	int r;
@@ -290,9 +291,16 @@ static int parse_fork(struct line *l, struct ctl_cmd *c)
 		return r;
 	if (!name_valid(c->name))
 		return fail(l->err, l->errlen,
-			    "fork: %s: invalid name: expected " NAME_RULE,
-			    Q(t));
-	return no_more(l);
+			    "%s: %s: invalid name: expected " NAME_RULE,
+			    l->verb, Q(t));
+	return 0;
+}
+
+static int parse_fork(struct line *l, struct ctl_cmd *c)
+{
+	int r = take_name(l, c);
+
+	return r < 0 ? r : no_more(l);
 }
 
 /* One number argument between min and max; rule ends "must be ...". */
@@ -393,17 +401,10 @@ static int new_option(struct line *l, struct tok t, struct ctl_cmd *c)
 static int parse_new(struct line *l, struct ctl_cmd *c)
 {
 	struct tok t;
-	int r;
+	int r = take_name(l, c);
 
-	if (!next_tok(l, &t))
-		return missing(l, "name");
-	r = dup_str(t.s, t.n, &c->name);
 	if (r < 0)
 		return r;
-	if (!name_valid(c->name))
-		return fail(l->err, l->errlen,
-			    "new: %s: invalid name: expected " NAME_RULE, Q(t));
-
 	while (next_tok(l, &t)) {
 		r = new_option(l, t, c);
 		if (r < 0)
